@@ -1,0 +1,118 @@
+//! Builds the built-in plugins in `../plugins` for `wasm32-wasip2` and generates
+//! `builtin_plugins.rs` in `OUT_DIR`, which embeds each component with its sha256.
+//!
+//! **Invariant:** no `.wasm` file is ever read from the source tree; every component the
+//! binary embeds was compiled from `plugins/` by this script.
+//!
+//! The plugins build in `target/plugins` (release profile, kept between runs) so a warm
+//! build costs nothing. `TWGATE_BUILD_PLUGINS=zstd,age` limits which plugins are built
+//! (for working on one plugin while another is broken); the default is all of them.
+
+use sha2::{Digest, Sha256};
+use std::env;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The built-in plugins: directory under `plugins/` and the crate's library name.
+const PLUGINS: &[(&str, &str)] = &[
+    ("zstd", "twgate_plugin_zstd"),
+    ("age", "twgate_plugin_age"),
+    ("openpgp", "twgate_plugin_openpgp"),
+];
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let plugins_dir = root.join("plugins");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
+
+    println!("cargo:rerun-if-env-changed=TWGATE_BUILD_PLUGINS");
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.toml").display());
+    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.lock").display());
+    let selected: Vec<&(&str, &str)> = match env::var("TWGATE_BUILD_PLUGINS") {
+        Ok(list) => PLUGINS.iter().filter(|(dir, _)| list.split(',').any(|p| p.trim() == *dir)).collect(),
+        Err(_) => PLUGINS.iter().collect(),
+    };
+    for (dir, _) in &selected {
+        println!("cargo:rerun-if-changed={}", plugins_dir.join(dir).display());
+    }
+
+    check_target_installed();
+    let target_dir = root.join("target").join("plugins");
+    let mut cargo = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(&plugins_dir)
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target_dir);
+    for (dir, _) in &selected {
+        cargo.args(["-p", &format!("twgate-plugin-{dir}")]);
+    }
+    // The outer build's flags are for the host target, not for wasm.
+    for key in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        cargo.env_remove(key);
+    }
+    // zstd-sys compiles C: it needs a wasm-aware clang and WASI's libc headers.
+    set_default_env(&mut cargo, "CC_wasm32_wasip2", "clang");
+    set_default_env(&mut cargo, "AR_wasm32_wasip2", &find_llvm_ar());
+    set_default_env(&mut cargo, "CFLAGS_wasm32_wasip2", "--target=wasm32-wasi");
+    let status = cargo.status().expect("could not run cargo to build the plugins");
+    if !status.success() {
+        panic!(
+            "building the plugins in {} for {TARGET} failed (see above). \
+             They need `rustup target add {TARGET}` and Debian's clang, lld and wasi-libc; \
+             `./run test` installs all of them.",
+            plugins_dir.display()
+        );
+    }
+
+    let mut generated = String::from(
+        "/// The built-in plugins, compiled from `plugins/` by `build.rs`.\n\
+         pub static BUILTIN: &[Builtin] = &[\n",
+    );
+    for (dir, lib) in &selected {
+        let built = target_dir.join(TARGET).join("release").join(format!("{lib}.wasm"));
+        let bytes = std::fs::read(&built)
+            .unwrap_or_else(|e| panic!("plugin {dir} was not built at {}: {e}", built.display()));
+        let embedded = out_dir.join(format!("{dir}.wasm"));
+        std::fs::write(&embedded, &bytes).unwrap();
+        let sha = hex::encode(Sha256::digest(&bytes));
+        writeln!(
+            generated,
+            "    Builtin {{ name: {dir:?}, sha256: {sha:?}, bytes: include_bytes!({:?}) }},",
+            embedded.display()
+        )
+        .unwrap();
+    }
+    generated.push_str("];\n");
+    std::fs::write(out_dir.join("builtin_plugins.rs"), generated).unwrap();
+}
+
+fn set_default_env(cmd: &mut Command, key: &str, value: &str) {
+    if env::var_os(key).is_none() {
+        cmd.env(key, value);
+    }
+}
+
+fn find_llvm_ar() -> String {
+    for candidate in ["llvm-ar", "llvm-ar-16", "llvm-ar-15", "llvm-ar-14"] {
+        if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return candidate.to_string();
+        }
+    }
+    "llvm-ar".to_string()
+}
+
+fn check_target_installed() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output();
+    if let Ok(out) = sysroot {
+        let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let lib = Path::new(&sysroot).join("lib/rustlib").join(TARGET);
+        if !lib.exists() {
+            panic!("the Rust target {TARGET} is not installed: run `rustup target add {TARGET}` (or `./run test`, which installs it)");
+        }
+    }
+}

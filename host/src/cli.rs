@@ -1,0 +1,136 @@
+//! The command line: clap definitions only. Validation beyond syntax happens in `plan`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Stream database dumps through sandboxed WebAssembly plugins (zstd, age, OpenPGP) into a
+/// store, and restore them through the same pipeline in reverse.
+#[derive(Debug, Parser)]
+#[command(name = "twgate", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Examples:\n  \
+    pg_dump --format=custom mydb | twgate push mydb\n  \
+    twgate push mydb -- pg_dump --format=custom mydb\n  \
+    twgate pull mydb@latest | pg_restore --clean --if-exists --no-owner -d mydb\n  \
+    twgate verify mydb --exec 'pg_restore --list'")]
+pub struct Cli {
+    /// Where backups live: a directory or fs:///absolute/path [default: $XDG_DATA_HOME/twgate]
+    #[arg(long, global = true, env = "TWGATE_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Configuration file (TOML) [default: $XDG_CONFIG_HOME/twgate/config.toml if it exists]
+    #[arg(long, global = true, env = "TWGATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only errors and results: no notices, warnings or progress
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store a new backup read from stdin, or from the output of COMMAND
+    Push(PushArgs),
+    /// Restore a backup's original bytes to stdout or a file
+    Pull(PullArgs),
+    /// List backups, oldest first
+    List(ListArgs),
+    /// Read a backup back through the inverse pipeline and check both checksums
+    Verify(VerifyArgs),
+    /// List the built-in plugins
+    Plugins,
+    /// Write a configuration with a fresh age identity, so backups are encrypted by default
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncryptWith {
+    None,
+    Age,
+    Openpgp,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// An age identity file or OpenPGP secret key file to decrypt with (repeatable)
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+    /// Read the passphrase from this environment variable (never from argv)
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The backup's name, e.g. the database's
+    pub name: String,
+    /// Compression: zstd[:LEVEL] or none [default: zstd:3]
+    #[arg(long, value_name = "ALGO")]
+    pub compress: Option<String>,
+    /// Encryption [default: none, or what the configuration says]
+    #[arg(long, value_enum)]
+    pub encrypt: Option<EncryptWith>,
+    /// Recipient: an age1... key, an age recipients file, or an OpenPGP certificate file (repeatable)
+    #[arg(long = "recipient", short = 'r', value_name = "R")]
+    pub recipients: Vec<String>,
+    /// Encrypt with a passphrase read from this environment variable
+    #[arg(long, value_name = "VAR")]
+    pub passphrase_env: Option<String>,
+    /// Run this command and store its stdout; commit only if it exits 0
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// NAME, NAME@latest or NAME@ID (an id prefix is enough when unique)
+    pub backup: String,
+    /// Write to FILE (atomically, on success only) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write the stored bytes undecoded (to decode with stock tools: zstd -d, age -d, gpg -d)
+    #[arg(long)]
+    pub raw: bool,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Decode even if a plugin differs from the build that wrote the backup
+    #[arg(long)]
+    pub allow_plugin_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only backups with this name
+    pub name: Option<String>,
+    /// One JSON array of manifests
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// NAME, NAME@latest or NAME@ID
+    pub backup: String,
+    /// Also pipe the restored bytes into this shell command (e.g. 'pg_restore --list'); fail if it fails
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Decode even if a plugin differs from the build that wrote the backup
+    #[arg(long)]
+    pub allow_plugin_change: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing configuration file (an existing identity is never overwritten)
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Cli {
+    Cli::parse()
+}

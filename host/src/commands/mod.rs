@@ -1,0 +1,64 @@
+//! One module per subcommand; `run` is one `match`. Shared set-up lives in `Context`.
+
+mod init;
+mod list;
+mod plugins;
+mod pull;
+mod push;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::runtime::{Limits, Runtime};
+use crate::storage::Store;
+use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What every subcommand needs: global flags and the loaded configuration.
+pub struct Context {
+    pub store_url: Option<String>,
+    pub config: Config,
+    pub config_path: Option<PathBuf>,
+    pub explicit_config: Option<PathBuf>,
+}
+
+impl Context {
+    pub fn open_store(&self) -> Result<Store> {
+        Ok(Store::open(self.store_url.as_deref().or(self.config.store.as_deref()))?)
+    }
+
+    pub fn runtime(&self) -> Result<Runtime> {
+        let mut limits = Limits::default();
+        if let Some(mib) = self.config.plugin_memory_mib {
+            limits.memory_bytes = mib << 20;
+        }
+        if let Some(secs) = self.config.plugin_timeout_secs {
+            limits.call_timeout = Duration::from_secs(secs);
+        }
+        Ok(Runtime::new(limits, crate::runtime::default_cache_dir())?)
+    }
+}
+
+/// Runs one subcommand to completion.
+pub fn run(cli: Cli) -> Result<()> {
+    crate::ui::set_quiet(cli.quiet);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    tokio.block_on(async move {
+        if let Command::Init(args) = &cli.command {
+            return init::init(cli.config.as_deref(), args);
+        }
+        let (config, config_path) = Config::load(cli.config.as_deref())?;
+        let ctx = Context { store_url: cli.store, config, config_path, explicit_config: cli.config };
+        match cli.command {
+            Command::Push(args) => push::push(&ctx, args).await,
+            Command::Pull(args) => pull::pull(&ctx, args).await,
+            Command::Verify(args) => pull::verify(&ctx, args).await,
+            Command::List(args) => list::list(&ctx, args).await,
+            Command::Plugins => plugins::plugins(&ctx),
+            Command::Init(_) => unreachable!("handled above"),
+        }
+    })
+}

@@ -1,0 +1,190 @@
+//! `twgate pull` and `twgate verify`: store → inverse pipeline → output, checking the
+//! stored and original sha256 from the manifest.
+//!
+//! **Invariant:** `pull -o FILE` writes to a temporary file renamed into place only after
+//! both checksums match; on stdout a mismatch is an error exit, which a pipeline with
+//! `set -o pipefail` sees.
+
+use super::Context;
+use crate::cli::{KeyArgs, PullArgs, VerifyArgs};
+use crate::manifest::Manifest;
+use crate::pipeline::{self, Outcome, Sink, Source};
+use crate::plan;
+use crate::runtime::Direction;
+use crate::storage::{BackupRef, Store};
+use crate::ui;
+use anyhow::{bail, Context as _, Result};
+use futures::StreamExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Writes to any async writer.
+struct WriteSink<W>(W);
+
+impl<W: AsyncWrite + Unpin + Send> Sink for WriteSink<W> {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
+        Ok(self.0.write_all(&chunk).await?)
+    }
+}
+
+/// Feeds a verification command; if it stops reading early (as `pg_restore --list` may),
+/// the rest is still hashed, and its exit status decides.
+struct ExecSink {
+    stdin: Option<tokio::process::ChildStdin>,
+}
+
+impl Sink for ExecSink {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
+        if let Some(stdin) = &mut self.stdin {
+            if let Err(e) = stdin.write_all(&chunk).await {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+                self.stdin = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves the backup and opens its inverse stages (none with `raw`).
+async fn decoder(
+    ctx: &Context,
+    spec: &str,
+    keys: &KeyArgs,
+    allow_plugin_change: bool,
+    raw: bool,
+) -> Result<(Store, Manifest, Vec<crate::runtime::Stage>)> {
+    let backup = BackupRef::parse(spec)?;
+    let store = ctx.open_store()?;
+    let manifest = store.resolve(&backup).await?;
+    if raw {
+        return Ok((store, manifest, Vec::new()));
+    }
+    let mut identities = keys.identities.clone();
+    identities.extend(ctx.config.identities.iter().cloned());
+    let passphrase_env = keys.passphrase_env.as_deref().or(ctx.config.passphrase_env.as_deref());
+    let secrets = plan::decode_secrets(&identities, passphrase_env)?;
+    let specs = plan::inverse_stages(&manifest.pipeline, &secrets, allow_plugin_change)?;
+    let runtime = ctx.runtime()?;
+    let mut stages = Vec::new();
+    for spec in &specs {
+        stages.push(runtime.open(spec.plugin, Direction::Inverse, &spec.params, &spec.secrets)?);
+    }
+    Ok((store, manifest, stages))
+}
+
+/// Streams the stored object through `stages` into `sink` and checks both checksums.
+async fn decode<S: Sink + Send>(
+    store: &Store,
+    manifest: &Manifest,
+    stages: Vec<crate::runtime::Stage>,
+    raw: bool,
+    sink: &mut S,
+    verb: &'static str,
+) -> Result<Outcome> {
+    let what = format!("{}@{}", manifest.name, manifest.id);
+    let stream = store.data_stream(manifest).await?.map(|r| r.map_err(anyhow::Error::from));
+    let mut progress = ui::Progress::new(verb);
+    let outcome = pipeline::run(Source::Stream(Box::new(stream)), stages, sink, |i, o| progress.update(i, o)).await;
+    progress.done();
+    let outcome = outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
+    if outcome.input.size != manifest.stored.size || outcome.input.sha256 != manifest.stored.sha256 {
+        bail!(
+            "{verb} {what} failed: the stored object {} is corrupted or truncated \
+             ({} bytes read, {} expected; sha256 does not match the manifest); the output is not usable",
+            manifest.stored.object,
+            outcome.input.size,
+            manifest.stored.size
+        );
+    }
+    let expected = if raw { &manifest.stored.sha256 } else { &manifest.original.sha256 };
+    if &outcome.output.sha256 != expected {
+        bail!("{verb} {what} failed: the restored bytes do not match the original's sha256; the output is not usable");
+    }
+    Ok(outcome)
+}
+
+pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
+    let (store, manifest, stages) = decoder(ctx, &args.backup, &args.keys, args.allow_plugin_change, args.raw).await?;
+    match &args.output {
+        None => {
+            let mut sink = WriteSink(tokio::io::stdout());
+            decode(&store, &manifest, stages, args.raw, &mut sink, "pull").await?;
+            sink.0.flush().await?;
+        }
+        Some(path) => {
+            let partial = partial_path(path);
+            let file = tokio::fs::File::create(&partial)
+                .await
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let mut sink = WriteSink(tokio::io::BufWriter::with_capacity(1 << 20, file));
+            let result = async {
+                decode(&store, &manifest, stages, args.raw, &mut sink, "pull").await?;
+                sink.0.flush().await?;
+                sink.0.get_ref().sync_all().await?;
+                tokio::fs::rename(&partial, path).await.with_context(|| format!("cannot rename to {}", path.display()))
+            }
+            .await;
+            if result.is_err() {
+                let _ = tokio::fs::remove_file(&partial).await;
+            }
+            result?;
+        }
+    }
+    ui::info(&format!("pulled {}@{} ({})", manifest.name, manifest.id, ui::bytes(manifest.original.size)));
+    Ok(())
+}
+
+fn partial_path(path: &std::path::Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".twgate-partial-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
+    let (store, manifest, stages) = decoder(ctx, &args.backup, &args.keys, args.allow_plugin_change, false).await?;
+    let what = format!("{}@{}", manifest.name, manifest.id);
+    match &args.exec {
+        None => {
+            decode(&store, &manifest, stages, false, &mut WriteSink(tokio::io::sink()), "verify").await?;
+        }
+        Some(command) => {
+            let mut child = tokio::process::Command::new("sh")
+                .args(["-c", command])
+                .stdin(Stdio::piped())
+                // stdout carries verify's own result; the command's output goes to stderr.
+                .stdout(Stdio::from(std::io::stderr()))
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("could not start `{command}`"))?;
+            let mut sink = ExecSink { stdin: child.stdin.take() };
+            decode(&store, &manifest, stages, false, &mut sink, "verify").await?;
+            drop(sink);
+            let status = child.wait().await?;
+            if !status.success() {
+                bail!("verify {what} failed: `{command}` rejected the restored bytes ({status})");
+            }
+        }
+    }
+    if args.json {
+        let report = serde_json::json!({
+            "name": manifest.name,
+            "id": manifest.id,
+            "ok": true,
+            "original": manifest.original,
+            "stored": manifest.stored,
+            "exec": args.exec,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "ok {what}: {} restored, sha256 {} matches; stored object sha256 matches{}",
+            ui::bytes(manifest.original.size),
+            &manifest.original.sha256[..16],
+            args.exec.as_ref().map(|c| format!("; `{c}` succeeded")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}

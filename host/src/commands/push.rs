@@ -1,0 +1,138 @@
+//! `twgate push`: stdin or a producer command → pipeline → store, manifest last.
+
+use super::Context;
+use crate::cli::PushArgs;
+use crate::manifest::{self, Manifest, StageRecord, StoredObject};
+use crate::pipeline::{self, Sink, Source};
+use crate::plan::PushSettings;
+use crate::runtime::Direction;
+use crate::storage::{self, DataWriter, Store};
+use crate::ui;
+use anyhow::{bail, Context as _, Result};
+use std::io::IsTerminal;
+use std::process::Stdio;
+
+struct StoreSink<'a> {
+    store: &'a Store,
+    writer: &'a mut DataWriter,
+}
+
+impl Sink for StoreSink<'_> {
+    async fn write(&mut self, chunk: bytes::Bytes) -> Result<()> {
+        Ok(self.writer.write(self.store, chunk).await?)
+    }
+}
+
+pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
+    storage::validate_name(&args.name)?;
+    let settings = PushSettings::resolve(&ctx.config, args.compress, args.encrypt, args.recipients, args.passphrase_env)?;
+    let specs = settings.stages()?;
+    if args.command.is_empty() && std::io::stdin().is_terminal() {
+        bail!("stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`", args.name);
+    }
+    let store = ctx.open_store()?;
+    store.check_writable().await?;
+    let runtime = ctx.runtime()?;
+    let mut stages = Vec::new();
+    for spec in &specs {
+        stages.push(runtime.open(spec.plugin, Direction::Forward, &spec.params, &spec.secrets)?);
+    }
+    if !settings.encrypts() {
+        ui::warn("this backup is not encrypted: use --encrypt age|openpgp, or run `twgate init` once");
+    }
+
+    let started_at = jiff::Timestamp::now();
+    let id = storage::new_id(started_at);
+    let mut child = match args.command.as_slice() {
+        [] => None,
+        [program, rest @ ..] => Some(
+            tokio::process::Command::new(program)
+                .args(rest)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("could not start `{program}`"))?,
+        ),
+    };
+    let source = match &mut child {
+        None => Source::Reader(Box::new(tokio::io::stdin())),
+        Some(child) => Source::Reader(Box::new(child.stdout.take().expect("stdout is piped"))),
+    };
+
+    let mut writer = store.data_writer(&args.name, &id).await?;
+    let mut progress = ui::Progress::new("push");
+    let result = pipeline::run(source, stages, &mut StoreSink { store: &store, writer: &mut writer }, |i, o| {
+        progress.update(i, o)
+    })
+    .await;
+    progress.done();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            writer.abort().await;
+            return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+        }
+    };
+    let exit_status = match &mut child {
+        None => None,
+        Some(child) => {
+            let status = child.wait().await.context("waiting for the producer command")?;
+            if !status.success() {
+                writer.abort().await;
+                bail!("`{}` failed ({status}); nothing was stored", args.command[0]);
+            }
+            status.code()
+        }
+    };
+    if let Err(e) = writer.commit(&store).await {
+        return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+    }
+
+    let mut pipeline_records = Vec::new();
+    for mut stage in outcome.stages {
+        pipeline_records.push(StageRecord {
+            plugin: stage.plugin().to_string(),
+            version: stage.version().to_string(),
+            sha256: stage.sha256().to_string(),
+            params: stage.describe()?,
+        });
+    }
+    let manifest = Manifest {
+        format: manifest::FORMAT_NAME.into(),
+        version: manifest::FORMAT_VERSION,
+        name: args.name.clone(),
+        id: id.clone(),
+        started_at,
+        finished_at: jiff::Timestamp::now(),
+        twgate_version: env!("CARGO_PKG_VERSION").into(),
+        source: manifest::Source {
+            kind: if args.command.is_empty() { "stdin" } else { "command" }.into(),
+            command: (!args.command.is_empty()).then(|| manifest::mask_secrets(&args.command)),
+            exit_status,
+        },
+        original: manifest::Digest { size: outcome.input.size, sha256: outcome.input.sha256 },
+        stored: StoredObject {
+            object: storage::data_path(&args.name, &id),
+            size: outcome.output.size,
+            sha256: outcome.output.sha256,
+        },
+        pipeline: pipeline_records,
+    };
+    if let Err(e) = store.put_manifest(&manifest).await {
+        let _ = store.delete(&manifest.stored.object).await;
+        return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+    }
+    let secs = (manifest.finished_at - manifest.started_at).total(jiff::Unit::Second).unwrap_or(0.0);
+    ui::info(&format!(
+        "pushed {}@{}: {} in, {} stored ({}) in {:.1}s",
+        manifest.name,
+        manifest.id,
+        ui::bytes(manifest.original.size),
+        ui::bytes(manifest.stored.size),
+        manifest.pipeline_summary(),
+        secs
+    ));
+    println!("{id}");
+    Ok(())
+}

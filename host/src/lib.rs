@@ -1,0 +1,15 @@
+//! twgate: stream database dumps through sandboxed WebAssembly plugins into a store, and
+//! back. The binary (`main.rs`) is a thin shell over [`commands::run`]; see ARCHITECTURE.md
+//! for the code map.
+
+pub mod builtin;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod manifest;
+pub mod paths;
+pub mod pipeline;
+pub mod plan;
+pub mod runtime;
+pub mod storage;
+pub mod ui;

@@ -1,0 +1,170 @@
+//! The manifest: the JSON record that makes a backup exist.
+//!
+//! **Invariant:** a backup exists only once its manifest is written, and the manifest is
+//! written last, after the stored object is complete. Manifests never hold secrets:
+//! pipeline parameters come from each plugin's `describe`, which lists only public settings,
+//! and passwords in the source command's arguments are masked.
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The `format` field's fixed value, to recognise our files.
+pub const FORMAT_NAME: &str = "twgate-backup";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    pub id: String,
+    pub started_at: jiff::Timestamp,
+    pub finished_at: jiff::Timestamp,
+    pub twgate_version: String,
+    pub source: Source,
+    /// The bytes as they came in (the dump).
+    pub original: Digest,
+    /// The bytes as they are stored (after every stage).
+    pub stored: StoredObject,
+    /// The stages applied on push, in order; pull applies their inverses in reverse.
+    pub pipeline: Vec<StageRecord>,
+}
+
+/// Where the bytes came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `stdin`, or `command` when twgate ran the producer itself.
+    pub kind: String,
+    /// The producer's argv, with passwords masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StoredObject {
+    /// Path of the data object, relative to the store's root.
+    pub object: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// One stage of the pipeline as it ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StageRecord {
+    pub plugin: String,
+    pub version: String,
+    pub sha256: String,
+    /// Public settings as the plugin described them, e.g. `level=3`, `recipient=age1...`.
+    pub params: Vec<(String, String)>,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest read from `path`.
+    pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|source| ManifestError::Invalid { path: path.into(), source })?;
+        if manifest.format != FORMAT_NAME {
+            return Err(ManifestError::NotOurs { path: path.into() });
+        }
+        if manifest.version > FORMAT_VERSION {
+            return Err(ManifestError::TooNew { path: path.into(), version: manifest.version });
+        }
+        Ok(manifest)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("a manifest always serializes");
+        json.push(b'\n');
+        json
+    }
+
+    /// "zstd(level=3) | age(recipients)" for people.
+    pub fn pipeline_summary(&self) -> String {
+        if self.pipeline.is_empty() {
+            return "none".into();
+        }
+        self.pipeline.iter().map(|s| s.plugin.as_str()).collect::<Vec<_>>().join("+")
+    }
+
+    /// Whether any stage encrypts.
+    pub fn is_encrypted(&self) -> bool {
+        self.pipeline.iter().any(|s| s.plugin == "age" || s.plugin == "openpgp")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest {path} is not valid")]
+    Invalid {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path} is not a twgate manifest")]
+    NotOurs { path: String },
+    #[error("manifest {path} has format version {version}, newer than this twgate understands; upgrade twgate")]
+    TooNew { path: String, version: u32 },
+}
+
+/// Masks passwords in a command line before it is recorded: `postgresql://u:secret@h`
+/// becomes `postgresql://u:***@h`, `password=secret` becomes `password=***`.
+pub fn mask_secrets(argv: &[String]) -> Vec<String> {
+    argv.iter().map(|arg| mask_arg(arg)).collect()
+}
+
+fn mask_arg(arg: &str) -> String {
+    let mut out = arg.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                let start = scheme_end + 3 + colon + 1;
+                let end = scheme_end + 3 + at;
+                out.replace_range(start..end, "***");
+            }
+        }
+    }
+    // libpq key=value strings and query parameters.
+    for key in ["password=", "PGPASSWORD=", "secret=", "token="] {
+        let mut search_from = 0;
+        while let Some(pos) = out[search_from..].to_ascii_lowercase().find(&key.to_ascii_lowercase()) {
+            let start = search_from + pos + key.len();
+            let end = out[start..].find([' ', '&', ';']).map_or(out.len(), |e| start + e);
+            out.replace_range(start..end, "***");
+            search_from = start + 3;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_url_passwords_and_keywords() {
+        let argv: Vec<String> = ["pg_dump", "postgresql://app:s3cret@db:5432/x?sslmode=require", "host=db password=hunter2 user=a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let masked = mask_secrets(&argv);
+        assert_eq!(masked[1], "postgresql://app:***@db:5432/x?sslmode=require");
+        assert_eq!(masked[2], "host=db password=*** user=a");
+        assert!(!masked.join(" ").contains("s3cret"));
+        assert!(!masked.join(" ").contains("hunter2"));
+    }
+}

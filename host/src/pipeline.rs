@@ -1,0 +1,211 @@
+//! The streaming engine: source → plugin stages → sink, with bounded channels between them.
+//!
+//! Each stage runs on its own blocking thread (so stages use all cores), connected by
+//! channels of a few chunks each; a full channel blocks the producer, so memory stays
+//! constant whatever the stream's size. The source and sink are async and hash what passes
+//! (sha256 of the input and of the output).
+//!
+//! **Invariant:** a stage finishes only when it receives an explicit end-of-stream message,
+//! never because a channel closed; so a failure anywhere can never look like a short,
+//! complete stream downstream. The first real error wins; the knock-on "cancelled" errors
+//! of the other parts are dropped.
+
+use crate::runtime::{Stage, StageError};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+/// Size of the chunks read from the source and pushed into the first stage.
+pub const CHUNK_SIZE: usize = 256 * 1024;
+/// Chunks buffered between two parts of the pipeline.
+const CHANNEL_DEPTH: usize = 4;
+
+enum Msg {
+    Data(Bytes),
+    End,
+}
+
+/// Bytes counted and hashed at one end of the pipeline.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Default)]
+struct Hasher {
+    size: u64,
+    sha: Sha256,
+}
+
+impl Hasher {
+    fn update(&mut self, data: &[u8]) {
+        self.size += data.len() as u64;
+        self.sha.update(data);
+    }
+    fn finish(self) -> Tally {
+        Tally { size: self.size, sha256: hex::encode(self.sha.finalize()) }
+    }
+}
+
+/// What a pipeline run produced.
+pub struct Outcome {
+    pub input: Tally,
+    pub output: Tally,
+    /// The stages, finished, in order (for `describe`).
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("reading the input failed")]
+    Source(#[source] anyhow::Error),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("writing the output failed")]
+    Sink(#[source] anyhow::Error),
+    /// Another part of the pipeline stopped first; never the error reported.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// Where a pipeline's bytes come from.
+pub enum Source<'a> {
+    Reader(Box<dyn AsyncRead + Send + Unpin + 'a>),
+    Stream(Box<dyn Stream<Item = anyhow::Result<Bytes>> + Send + Unpin + 'a>),
+}
+
+/// Where a pipeline's bytes go: called once per chunk, in order.
+pub trait Sink {
+    fn write(&mut self, chunk: Bytes) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Runs `source` through `stages` into `sink`. On error, nothing is finished: the caller
+/// must discard whatever the sink received.
+pub async fn run<S: Sink + Send>(
+    source: Source<'_>,
+    stages: Vec<Stage>,
+    sink: &mut S,
+    mut on_progress: impl FnMut(u64, u64) + Send,
+) -> Result<Outcome, PipelineError> {
+    let (first_tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
+    let input_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+
+    let mut threads = Vec::new();
+    for mut stage in stages {
+        let (tx, next_rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
+        let mut stage_rx = std::mem::replace(&mut rx, next_rx);
+        threads.push(tokio::task::spawn_blocking(move || {
+            let result = run_stage(&mut stage, &mut stage_rx, &tx);
+            (stage, result)
+        }));
+    }
+
+    let counter = input_bytes.clone();
+    let read = async move {
+        let mut hasher = Hasher::default();
+        let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
+        match source {
+            Source::Reader(mut reader) => loop {
+                let mut buf = vec![0u8; CHUNK_SIZE];
+                let n = read_full(&mut reader, &mut buf).await.map_err(|e| PipelineError::Source(e.into()))?;
+                if n == 0 {
+                    break;
+                }
+                buf.truncate(n);
+                hasher.update(&buf);
+                counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
+                send(Bytes::from(buf)).await.map_err(|_| PipelineError::Cancelled)?;
+            },
+            Source::Stream(mut stream) => {
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(PipelineError::Source)?;
+                    hasher.update(&chunk);
+                    counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
+                    send(chunk).await.map_err(|_| PipelineError::Cancelled)?;
+                }
+            }
+        }
+        first_tx.send(Msg::End).await.map_err(|_| PipelineError::Cancelled)?;
+        Ok::<Tally, PipelineError>(hasher.finish())
+    };
+
+    let counter = input_bytes.clone();
+    let write = async move {
+        let mut hasher = Hasher::default();
+        loop {
+            match rx.recv().await {
+                Some(Msg::Data(chunk)) => {
+                    hasher.update(&chunk);
+                    on_progress(counter.load(std::sync::atomic::Ordering::Relaxed), hasher.size);
+                    sink.write(chunk).await.map_err(PipelineError::Sink)?;
+                }
+                Some(Msg::End) => break,
+                None => return Err(PipelineError::Cancelled),
+            }
+        }
+        Ok::<Tally, PipelineError>(hasher.finish())
+    };
+
+    // On the first error the other end is dropped, which closes its channel and so stops
+    // every stage thread in turn.
+    let joined = tokio::try_join!(read, write);
+    let mut stages = Vec::new();
+    let mut errors: Vec<PipelineError> = Vec::new();
+    for thread in threads {
+        let (stage, result) = thread.await.expect("a stage thread panicked");
+        stages.push(stage);
+        errors.extend(result.err());
+    }
+    match joined {
+        Ok((input, output)) if errors.is_empty() => Ok(Outcome { input, output, stages }),
+        Ok(_) => Err(first_real(errors)),
+        Err(e) => {
+            errors.insert(0, e);
+            Err(first_real(errors))
+        }
+    }
+}
+
+/// The error that caused the others: the first that is not a knock-on cancellation.
+fn first_real(errors: Vec<PipelineError>) -> PipelineError {
+    let mut errors = errors.into_iter();
+    let first = errors.next().unwrap_or(PipelineError::Cancelled);
+    if !matches!(first, PipelineError::Cancelled) {
+        return first;
+    }
+    errors.find(|e| !matches!(e, PipelineError::Cancelled)).unwrap_or(first)
+}
+
+fn run_stage(stage: &mut Stage, rx: &mut mpsc::Receiver<Msg>, tx: &mpsc::Sender<Msg>) -> Result<(), PipelineError> {
+    let send = |data: Vec<u8>| -> Result<(), PipelineError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        tx.blocking_send(Msg::Data(Bytes::from(data))).map_err(|_| PipelineError::Cancelled)
+    };
+    loop {
+        match rx.blocking_recv() {
+            Some(Msg::Data(chunk)) => send(stage.push(&chunk)?)?,
+            Some(Msg::End) => break,
+            None => return Err(PipelineError::Cancelled),
+        }
+    }
+    send(stage.finish()?)?;
+    tx.blocking_send(Msg::End).map_err(|_| PipelineError::Cancelled)
+}
+
+/// Reads until `buf` is full or the input ends, so chunks have a steady size.
+async fn read_full(reader: &mut (dyn AsyncRead + Send + Unpin + '_), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = reader.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
+}

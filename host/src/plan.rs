@@ -1,0 +1,186 @@
+//! Parse, then plan: turns flags and configuration into the stages of a push or pull,
+//! reading key files and passphrases, before any byte moves.
+//!
+//! **Invariant:** secrets (passphrases, identity files) only ever travel in `StageSpec::secrets`,
+//! which is handed to the plugin and never recorded or printed.
+
+use crate::builtin::{self, Builtin};
+use crate::cli::EncryptWith;
+use crate::config::Config;
+use crate::manifest::StageRecord;
+use std::path::PathBuf;
+
+/// Plugins that are given the user's identities and passphrase when decoding.
+const KEYED_PLUGINS: &[&str] = &["age", "openpgp"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("--compress '{0}' is not valid: use zstd, zstd:LEVEL (1-19) or none")]
+    BadCompress(String),
+    #[error("encrypt = '{0}' in the config is not valid: use none, age or openpgp")]
+    BadEncrypt(String),
+    #[error("plugin '{0}' is not built into this twgate (built in: {1})")]
+    MissingPlugin(String, String),
+    #[error("recipient '{0}' is neither an age1... public key nor a readable file")]
+    BadRecipient(String),
+    #[error("--recipient needs --encrypt age or --encrypt openpgp")]
+    RecipientWithoutEncryption,
+    #[error("--encrypt {0} needs --recipient R or --passphrase-env VAR")]
+    NoKeys(&'static str),
+    #[error("environment variable {0} (named by --passphrase-env) is not set or empty")]
+    MissingPassphrase(String),
+    #[error("cannot read identity file {path}: {source}")]
+    Identity { path: String, source: std::io::Error },
+    #[error(
+        "backup was written with plugin {plugin} build {recorded}, but this twgate has build {current}: \
+         pass --allow-plugin-change to decode with this build"
+    )]
+    PluginChanged { plugin: String, recorded: String, current: String },
+}
+
+/// One stage to open: which plugin, with which settings.
+pub struct StageSpec {
+    pub plugin: &'static Builtin,
+    pub params: Vec<(String, Vec<u8>)>,
+    pub secrets: Vec<(String, Vec<u8>)>,
+}
+
+/// The effective push settings: flags over config over defaults.
+pub struct PushSettings {
+    pub compress: String,
+    pub encrypt: EncryptWith,
+    pub recipients: Vec<String>,
+    pub passphrase_env: Option<String>,
+}
+
+impl PushSettings {
+    pub fn resolve(
+        config: &Config,
+        compress: Option<String>,
+        encrypt: Option<EncryptWith>,
+        recipients: Vec<String>,
+        passphrase_env: Option<String>,
+    ) -> Result<PushSettings, PlanError> {
+        let encrypt = match encrypt {
+            Some(e) => e,
+            None => match config.encrypt.as_deref() {
+                None | Some("none") => EncryptWith::None,
+                Some("age") => EncryptWith::Age,
+                Some("openpgp") => EncryptWith::Openpgp,
+                Some(other) => return Err(PlanError::BadEncrypt(other.into())),
+            },
+        };
+        // Recipients and passphrase from the flags replace the config's, not add to them.
+        let (recipients, passphrase_env) = if recipients.is_empty() && passphrase_env.is_none() {
+            (config.recipients.clone(), config.passphrase_env.clone())
+        } else {
+            (recipients, passphrase_env)
+        };
+        Ok(PushSettings {
+            compress: compress.or_else(|| config.compress.clone()).unwrap_or_else(|| "zstd".into()),
+            encrypt,
+            recipients,
+            passphrase_env,
+        })
+    }
+
+    /// The stages of a push, in order.
+    pub fn stages(&self) -> Result<Vec<StageSpec>, PlanError> {
+        let mut stages = Vec::new();
+        match self.compress.split_once(':') {
+            _ if self.compress == "none" => {}
+            None if self.compress == "zstd" => stages.push(spec("zstd", vec![])?),
+            Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
+                stages.push(spec("zstd", vec![("level".into(), level.as_bytes().to_vec())])?)
+            }
+            _ => return Err(PlanError::BadCompress(self.compress.clone())),
+        }
+        let plugin = match self.encrypt {
+            EncryptWith::None if self.recipients.is_empty() => return Ok(stages),
+            EncryptWith::None => return Err(PlanError::RecipientWithoutEncryption),
+            EncryptWith::Age => "age",
+            EncryptWith::Openpgp => "openpgp",
+        };
+        if self.recipients.is_empty() && self.passphrase_env.is_none() {
+            return Err(PlanError::NoKeys(plugin));
+        }
+        let mut stage = spec(plugin, recipient_params(plugin, &self.recipients)?)?;
+        if let Some(var) = &self.passphrase_env {
+            stage.secrets.push(("passphrase".into(), passphrase(var)?));
+        }
+        stages.push(stage);
+        Ok(stages)
+    }
+
+    pub fn encrypts(&self) -> bool {
+        self.encrypt != EncryptWith::None
+    }
+}
+
+fn spec(name: &str, params: Vec<(String, Vec<u8>)>) -> Result<StageSpec, PlanError> {
+    let plugin = builtin::find(name).ok_or_else(|| PlanError::MissingPlugin(name.into(), builtin::names()))?;
+    Ok(StageSpec { plugin, params, secrets: Vec::new() })
+}
+
+/// `age1...` strings go as `recipient`; files are read and passed whole.
+fn recipient_params(plugin: &str, recipients: &[String]) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
+    recipients
+        .iter()
+        .map(|r| {
+            if plugin == "age" && r.starts_with("age1") {
+                return Ok(("recipient".to_string(), r.as_bytes().to_vec()));
+            }
+            let contents = std::fs::read(r).map_err(|_| PlanError::BadRecipient(r.clone()))?;
+            let key = if plugin == "age" { "recipients-file" } else { "cert" };
+            Ok((key.to_string(), contents))
+        })
+        .collect()
+}
+
+/// Reads a passphrase from the environment variable `var`.
+pub fn passphrase(var: &str) -> Result<Vec<u8>, PlanError> {
+    match std::env::var_os(var) {
+        Some(value) if !value.is_empty() => Ok(value.into_encoded_bytes()),
+        _ => Err(PlanError::MissingPassphrase(var.into())),
+    }
+}
+
+/// The keys for decoding: every identity file and the passphrase, if any.
+pub fn decode_secrets(identities: &[PathBuf], passphrase_env: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
+    let mut secrets = Vec::new();
+    for path in identities {
+        let contents = std::fs::read(path)
+            .map_err(|source| PlanError::Identity { path: path.display().to_string(), source })?;
+        secrets.push(("identity".to_string(), contents));
+    }
+    if let Some(var) = passphrase_env {
+        secrets.push(("passphrase".to_string(), passphrase(var)?));
+    }
+    Ok(secrets)
+}
+
+/// The stages that undo a recorded pipeline, in the order to apply them.
+pub fn inverse_stages(
+    pipeline: &[StageRecord],
+    secrets: &[(String, Vec<u8>)],
+    allow_plugin_change: bool,
+) -> Result<Vec<StageSpec>, PlanError> {
+    pipeline
+        .iter()
+        .rev()
+        .map(|record| {
+            let mut stage = spec(&record.plugin, Vec::new())?;
+            if stage.plugin.sha256 != record.sha256 && !allow_plugin_change {
+                return Err(PlanError::PluginChanged {
+                    plugin: record.plugin.clone(),
+                    recorded: record.sha256[..12.min(record.sha256.len())].to_string(),
+                    current: stage.plugin.sha256[..12].to_string(),
+                });
+            }
+            if KEYED_PLUGINS.contains(&record.plugin.as_str()) {
+                stage.secrets = secrets.to_vec();
+            }
+            Ok(stage)
+        })
+        .collect()
+}

@@ -1,0 +1,195 @@
+//! The plugin runtime: one wasmtime `Engine`, compiled components cached on disk, and a
+//! sandboxed `Store` per stage and stream.
+//!
+//! **Invariant:** a plugin gets no capability: no files, no environment, no arguments, no
+//! network, no stdio. It gets randomness (encryption needs it) and clocks.
+//! Every call into a plugin is bounded by a memory limit and an epoch deadline.
+
+mod bindings;
+mod cache;
+mod stage;
+
+pub use bindings::{Direction, PluginInfo};
+pub use stage::{Stage, StageError};
+
+use crate::builtin::Builtin;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(50);
+
+/// Resource bounds applied to every plugin instance.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest linear memory a plugin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Longest a single call (`open`, `push`, `finish`) may run.
+    pub call_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_bytes: 512 << 20, call_timeout: Duration::from_secs(120) }
+    }
+}
+
+/// Errors loading or instantiating a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("could not set up the WebAssembly engine")]
+    Engine(#[source] wasmtime::Error),
+    #[error("plugin {plugin} could not be compiled")]
+    Compile {
+        plugin: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {plugin} could not be instantiated")]
+    Instantiate {
+        plugin: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+/// Per-instance host state: an empty WASI context and the memory limiter.
+pub(crate) struct StageState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: stage::MemoryLimiter,
+}
+
+impl WasiView for StageState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled plugin ready to instantiate.
+struct Loaded {
+    pre: bindings::TransformPluginPre<StageState>,
+    name: String,
+    sha256: String,
+}
+
+/// The engine, linker and compiled plugins, shared by every stage of a process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StageState>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine. `cache_dir` holds compiled components; `None` disables caching.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("twgate-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticking_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| RuntimeError::Engine(e.into()))?;
+        Ok(Runtime { engine, linker, limits, cache_dir, loaded: Mutex::default(), ticker_stop })
+    }
+
+    /// Compiles (or loads from the cache) a built-in plugin, once per process.
+    fn load(&self, plugin: &Builtin) -> Result<Arc<Loaded>, RuntimeError> {
+        if let Some(loaded) = self.loaded.lock().unwrap().get(plugin.sha256) {
+            return Ok(loaded.clone());
+        }
+        let component = cache::load_or_compile(
+            &self.engine,
+            self.cache_dir.as_deref(),
+            plugin.name,
+            plugin.sha256,
+            plugin.bytes,
+        )
+        .map_err(|source| RuntimeError::Compile { plugin: plugin.name.into(), source })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::TransformPluginPre::new)
+            .map_err(|source| RuntimeError::Instantiate { plugin: plugin.name.into(), source })?;
+        let loaded = Arc::new(Loaded { pre, name: plugin.name.into(), sha256: plugin.sha256.into() });
+        self.loaded.lock().unwrap().insert(plugin.sha256.into(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Asks a plugin to describe itself.
+    pub fn info(&self, plugin: &Builtin) -> Result<PluginInfo, StageError> {
+        let loaded = self.load(plugin).map_err(StageError::Runtime)?;
+        let (mut store, bindings) = self.instantiate(&loaded)?;
+        stage::guarded(&mut store, &loaded.name, self.limits, |store| {
+            bindings.twgate_plugin_transform().call_info(store)
+        })
+    }
+
+    /// Starts one stream through `plugin` in `direction`.
+    pub fn open(
+        &self,
+        plugin: &Builtin,
+        direction: Direction,
+        params: &[(String, Vec<u8>)],
+        secrets: &[(String, Vec<u8>)],
+    ) -> Result<Stage, StageError> {
+        let loaded = self.load(plugin).map_err(StageError::Runtime)?;
+        let (store, bindings) = self.instantiate(&loaded)?;
+        Stage::open(store, bindings, &loaded.name, &loaded.sha256, self.limits, direction, params, secrets)
+    }
+
+    fn instantiate(
+        &self,
+        loaded: &Loaded,
+    ) -> Result<(Store<StageState>, bindings::TransformPlugin), StageError> {
+        // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = StageState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: stage::MemoryLimiter::new(self.limits.memory_bytes),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        stage::set_deadline(&mut store, self.limits);
+        let bindings = loaded.pre.instantiate(&mut store).map_err(|source| {
+            StageError::Runtime(RuntimeError::Instantiate { plugin: loaded.name.clone(), source })
+        })?;
+        Ok((store, bindings))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The default place for compiled components: `$XDG_CACHE_HOME/twgate/components`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    crate::paths::cache_home().map(|d| d.join("twgate").join("components"))
+}

@@ -1,0 +1,174 @@
+//! One stream through one plugin instance: `push`, `finish`, `describe`, each call bounded
+//! by the instance's memory limit and epoch deadline, with errors that name the plugin.
+//!
+//! **Invariant:** a `Stage` dropped without `finish` produced an incomplete stream; callers
+//! must treat that as failure (the pipeline does).
+
+use super::bindings::{self, Direction, Param, PluginError};
+use super::{Limits, RuntimeError, StageState, EPOCH_TICK};
+use wasmtime::component::ResourceAny;
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+/// What went wrong in a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error(transparent)]
+    Runtime(RuntimeError),
+    #[error("plugin {plugin}: bad configuration: {message}")]
+    BadConfig { plugin: String, message: String },
+    #[error("plugin {plugin}: {message}")]
+    CorruptInput { plugin: String, message: String },
+    #[error("plugin {plugin}: wrong key: {message}")]
+    WrongKey { plugin: String, message: String },
+    #[error("plugin {plugin} failed: {message}")]
+    Internal { plugin: String, message: String },
+    #[error("plugin {plugin} ran longer than {seconds} s in one call and was stopped")]
+    Timeout { plugin: String, seconds: u64 },
+    #[error("plugin {plugin} tried to use more than {limit_mib} MiB of memory and was stopped")]
+    Memory { plugin: String, limit_mib: usize },
+    #[error("plugin {plugin} crashed")]
+    Trap {
+        plugin: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+impl StageError {
+    fn from_plugin(plugin: &str, e: PluginError) -> StageError {
+        let plugin = plugin.to_string();
+        match e {
+            PluginError::BadConfig(message) => StageError::BadConfig { plugin, message },
+            PluginError::CorruptInput(message) => StageError::CorruptInput { plugin, message },
+            PluginError::WrongKey(message) => StageError::WrongKey { plugin, message },
+            PluginError::Internal(message) => StageError::Internal { plugin, message },
+        }
+    }
+}
+
+/// Refuses memory growth past a fixed size and remembers that it did.
+pub(crate) struct MemoryLimiter {
+    max: usize,
+    hit: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(max: usize) -> Self {
+        MemoryLimiter { max, hit: false }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            wasmtime::bail!("memory limit reached");
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+pub(crate) fn set_deadline(store: &mut Store<StageState>, limits: Limits) {
+    let ticks = (limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+}
+
+/// Runs one call into a plugin with a fresh deadline, mapping traps to clear errors.
+pub(crate) fn guarded<R>(
+    store: &mut Store<StageState>,
+    plugin: &str,
+    limits: Limits,
+    call: impl FnOnce(&mut Store<StageState>) -> wasmtime::Result<R>,
+) -> Result<R, StageError> {
+    set_deadline(store, limits);
+    call(store).map_err(|source| {
+        let plugin = plugin.to_string();
+        if store.data().limiter.hit {
+            StageError::Memory { plugin, limit_mib: limits.memory_bytes >> 20 }
+        } else if source.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            StageError::Timeout { plugin, seconds: limits.call_timeout.as_secs() }
+        } else {
+            StageError::Trap { plugin, source }
+        }
+    })
+}
+
+/// A plugin instance holding one open stream.
+pub struct Stage {
+    store: Store<StageState>,
+    bindings: bindings::TransformPlugin,
+    resource: ResourceAny,
+    plugin: String,
+    version: String,
+    sha256: String,
+    limits: Limits,
+}
+
+impl Stage {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open(
+        mut store: Store<StageState>,
+        bindings: bindings::TransformPlugin,
+        plugin: &str,
+        sha256: &str,
+        limits: Limits,
+        direction: Direction,
+        params: &[(String, Vec<u8>)],
+        secrets: &[(String, Vec<u8>)],
+    ) -> Result<Stage, StageError> {
+        let to_wit = |list: &[(String, Vec<u8>)]| -> Vec<Param> {
+            list.iter().map(|(key, value)| Param { key: key.clone(), value: value.clone() }).collect()
+        };
+        let (params, secrets) = (to_wit(params), to_wit(secrets));
+        let info = guarded(&mut store, plugin, limits, |store| bindings.twgate_plugin_transform().call_info(store))?;
+        let opened = guarded(&mut store, plugin, limits, |store| {
+            bindings.twgate_plugin_transform().call_open(store, direction, &params, &secrets)
+        })?;
+        let resource = opened.map_err(|e| StageError::from_plugin(plugin, e))?;
+        Ok(Stage { store, bindings, resource, plugin: plugin.into(), version: info.version, sha256: sha256.into(), limits })
+    }
+
+    /// The plugin's name.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+
+    /// The plugin's own version, as it reports it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The sha256 of the plugin's component.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Feeds one chunk; returns the output that is ready.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
+        let (bindings, resource) = (&self.bindings, self.resource);
+        guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings.twgate_plugin_transform().stage().call_push(store, resource, chunk)
+        })?
+        .map_err(|e| StageError::from_plugin(&self.plugin, e))
+    }
+
+    /// Ends the stream; returns the last output.
+    pub fn finish(&mut self) -> Result<Vec<u8>, StageError> {
+        let (bindings, resource) = (&self.bindings, self.resource);
+        guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings.twgate_plugin_transform().stage().call_finish(store, resource)
+        })?
+        .map_err(|e| StageError::from_plugin(&self.plugin, e))
+    }
+
+    /// The non-secret settings in use, for the manifest.
+    pub fn describe(&mut self) -> Result<Vec<(String, String)>, StageError> {
+        let (bindings, resource) = (&self.bindings, self.resource);
+        guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings.twgate_plugin_transform().stage().call_describe(store, resource)
+        })
+    }
+}

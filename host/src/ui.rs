@@ -1,0 +1,94 @@
+//! Messages for people on stderr: warnings, notices and the progress line.
+//!
+//! stdout is reserved for data (`pull`) and results (`push` prints the backup id), so
+//! everything here goes to stderr. `--quiet` silences notices and progress, not errors.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences notices, warnings and progress for the rest of the process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// A notice ("compiling plugin ...").
+pub fn info(message: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("twgate: {message}");
+    }
+}
+
+/// A warning the user should act on.
+pub fn warn(message: &str) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("twgate: warning: {message}");
+    }
+}
+
+/// Formats a byte count for people: `1.5 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A progress line redrawn on stderr, only when stderr is a terminal.
+pub struct Progress {
+    verb: &'static str,
+    started: Instant,
+    last_draw: Instant,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(verb: &'static str) -> Progress {
+        let now = Instant::now();
+        Progress {
+            verb,
+            started: now,
+            last_draw: now,
+            enabled: !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Redraws at most a few times a second.
+    pub fn update(&mut self, input: u64, output: u64) {
+        if !self.enabled || self.last_draw.elapsed() < Duration::from_millis(250) {
+            return;
+        }
+        self.last_draw = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let ratio = if input > 0 { output as f64 / input as f64 } else { 1.0 };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{} {} in, {} out ({:.2}x), {}/s, {:.0}s",
+            self.verb,
+            bytes(input),
+            bytes(output),
+            ratio,
+            bytes((input as f64 / secs) as u64),
+            secs
+        );
+        let _ = err.flush();
+    }
+
+    /// Clears the line.
+    pub fn done(&mut self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Push-driven zstd compression and decompression over zstd's streaming API.
+//!
+//! **Invariant:** `finish` on a decompressor fails unless the input ended exactly at the end
+//! of a complete frame, so a truncated stored object can never decode as a shorter, valid
+//! stream.
+
+use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
+use zstd::zstd_safe::CParameter;
+
+/// The default level, as for the `zstd` command line tool.
+pub const DEFAULT_LEVEL: i32 = 3;
+/// Levels above this need windows larger than the memory a plugin is granted.
+pub const MAX_LEVEL: i32 = 19;
+const SCRATCH: usize = 128 * 1024;
+
+/// What can go wrong, in the plugin's own terms.
+#[derive(Debug, PartialEq)]
+pub enum Error {
+    BadConfig(String),
+    Corrupt(String),
+}
+
+enum Mode {
+    Compress(Encoder<'static>),
+    Decompress {
+        decoder: Decoder<'static>,
+        /// zstd's hint after the last call: 0 means "a frame just ended".
+        hint: usize,
+        seen_input: bool,
+    },
+    Finished,
+}
+
+/// One stream through zstd, in one direction.
+pub struct Codec {
+    mode: Mode,
+    level: i32,
+    scratch: Vec<u8>,
+}
+
+fn parse_level(params: &[(String, Vec<u8>)]) -> Result<i32, Error> {
+    let mut level = DEFAULT_LEVEL;
+    for (key, value) in params {
+        match key.as_str() {
+            "level" => {
+                let text = String::from_utf8_lossy(value);
+                level = text
+                    .trim()
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|l| (zstd::zstd_safe::min_c_level()..=MAX_LEVEL).contains(l) && *l != 0)
+                    .ok_or_else(|| {
+                        Error::BadConfig(format!(
+                            "zstd level '{text}' is not valid: use 1..={MAX_LEVEL} (or a negative fast level)"
+                        ))
+                    })?;
+            }
+            other => {
+                return Err(Error::BadConfig(format!(
+                    "zstd does not take a parameter '{other}': it takes only 'level'"
+                )))
+            }
+        }
+    }
+    Ok(level)
+}
+
+fn internal(e: std::io::Error) -> Error {
+    Error::Corrupt(format!("zstd: {e}"))
+}
+
+impl Codec {
+    /// A compressor writing frames with content checksums.
+    pub fn compressor(params: &[(String, Vec<u8>)]) -> Result<Codec, Error> {
+        let level = parse_level(params)?;
+        let mut encoder = Encoder::new(level).map_err(|e| Error::BadConfig(e.to_string()))?;
+        encoder
+            .set_parameter(CParameter::ChecksumFlag(true))
+            .map_err(|e| Error::BadConfig(e.to_string()))?;
+        Ok(Codec { mode: Mode::Compress(encoder), level, scratch: vec![0; SCRATCH] })
+    }
+
+    /// A decompressor for one or more concatenated zstd frames.
+    pub fn decompressor(params: &[(String, Vec<u8>)]) -> Result<Codec, Error> {
+        // The level recorded in a manifest is accepted and ignored on the way back.
+        let level = parse_level(params)?;
+        let decoder = Decoder::new().map_err(|e| Error::BadConfig(e.to_string()))?;
+        Ok(Codec {
+            mode: Mode::Decompress { decoder, hint: 0, seen_input: false },
+            level,
+            scratch: vec![0; SCRATCH],
+        })
+    }
+
+    /// Settings to record in the manifest.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        vec![("level".into(), self.level.to_string())]
+    }
+
+    /// Feeds `chunk`; returns the output ready so far.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(chunk.len() / 2);
+        let scratch = &mut self.scratch;
+        let mut input = InBuffer::around(chunk);
+        match &mut self.mode {
+            Mode::Compress(encoder) => {
+                while input.pos() < chunk.len() {
+                    let mut output = OutBuffer::around(&mut scratch[..]);
+                    encoder.run(&mut input, &mut output).map_err(internal)?;
+                    out.extend_from_slice(output.as_slice());
+                }
+            }
+            Mode::Decompress { decoder, hint, seen_input } => {
+                *seen_input |= !chunk.is_empty();
+                loop {
+                    let mut output = OutBuffer::around(&mut scratch[..]);
+                    *hint = decoder.run(&mut input, &mut output).map_err(corrupt)?;
+                    let filled = output.pos() == output.capacity();
+                    out.extend_from_slice(output.as_slice());
+                    if input.pos() == chunk.len() && !filled {
+                        break;
+                    }
+                }
+            }
+            Mode::Finished => return Err(Error::Corrupt("zstd: push after finish".into())),
+        }
+        Ok(out)
+    }
+
+    /// Ends the input; returns the rest of the output.
+    pub fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let scratch = &mut self.scratch;
+        match std::mem::replace(&mut self.mode, Mode::Finished) {
+            Mode::Compress(mut encoder) => loop {
+                let mut output = OutBuffer::around(&mut scratch[..]);
+                let remaining = encoder.finish(&mut output, true).map_err(internal)?;
+                out.extend_from_slice(output.as_slice());
+                if remaining == 0 {
+                    break;
+                }
+            },
+            Mode::Decompress { hint, seen_input, .. } => {
+                if !seen_input {
+                    return Err(Error::Corrupt(
+                        "zstd: the input is empty, not a zstd stream".into(),
+                    ));
+                }
+                // `push` drains zstd's output completely, so nothing is left to flush here.
+                if hint != 0 {
+                    return Err(Error::Corrupt(
+                        "zstd: the stream is truncated (it ends inside a frame)".into(),
+                    ));
+                }
+            }
+            Mode::Finished => return Err(Error::Corrupt("zstd: finish called twice".into())),
+        }
+        Ok(out)
+    }
+}
+
+fn corrupt(e: std::io::Error) -> Error {
+    Error::Corrupt(format!("zstd: the input is not a valid zstd stream ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(data: &[u8], chunk: usize) -> Vec<u8> {
+        let mut c = Codec::compressor(&[]).unwrap();
+        let mut packed = Vec::new();
+        for piece in data.chunks(chunk.max(1)) {
+            packed.extend(c.push(piece).unwrap());
+        }
+        packed.extend(c.finish().unwrap());
+        let mut d = Codec::decompressor(&[]).unwrap();
+        let mut plain = Vec::new();
+        for piece in packed.chunks(chunk.max(1)) {
+            plain.extend(d.push(piece).unwrap());
+        }
+        plain.extend(d.finish().unwrap());
+        plain
+    }
+
+    #[test]
+    fn round_trips_many_sizes() {
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8 ^ (i >> 13) as u8).collect();
+        for (len, chunk) in [(0, 1), (1, 1), (65536, 65536), (1_000_000, 7777)] {
+            assert_eq!(roundtrip(&data[..len], chunk), &data[..len]);
+        }
+    }
+
+    #[test]
+    fn truncated_fails() {
+        let mut c = Codec::compressor(&[]).unwrap();
+        let mut packed = c.push(&[7u8; 100_000]).unwrap();
+        packed.extend(c.finish().unwrap());
+        let mut d = Codec::decompressor(&[]).unwrap();
+        d.push(&packed[..packed.len() - 3]).unwrap();
+        assert!(matches!(d.finish(), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn bad_level_is_bad_config() {
+        let p = vec![("level".to_string(), b"99".to_vec())];
+        assert!(matches!(Codec::compressor(&p), Err(Error::BadConfig(_))));
+    }
+}
