@@ -30,10 +30,19 @@ fn main() {
 
     println!("cargo:rerun-if-env-changed=TWGATE_BUILD_PLUGINS");
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", plugins_dir.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("Cargo.lock").display()
+    );
     let selected: Vec<&(&str, &str)> = match env::var("TWGATE_BUILD_PLUGINS") {
-        Ok(list) => PLUGINS.iter().filter(|(dir, _)| list.split(',').any(|p| p.trim() == *dir)).collect(),
+        Ok(list) => PLUGINS
+            .iter()
+            .filter(|(dir, _)| list.split(',').any(|p| p.trim() == *dir))
+            .collect(),
         Err(_) => PLUGINS.iter().collect(),
     };
     for (dir, _) in &selected {
@@ -51,14 +60,21 @@ fn main() {
         cargo.args(["-p", &format!("twgate-plugin-{dir}")]);
     }
     // The outer build's flags are for the host target, not for wasm.
-    for key in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for key in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cargo.env_remove(key);
     }
     // zstd-sys compiles C: it needs a wasm-aware clang and WASI's libc headers.
     set_default_env(&mut cargo, "CC_wasm32_wasip2", "clang");
     set_default_env(&mut cargo, "AR_wasm32_wasip2", &find_llvm_ar());
     set_default_env(&mut cargo, "CFLAGS_wasm32_wasip2", "--target=wasm32-wasi");
-    let status = cargo.status().expect("could not run cargo to build the plugins");
+    let status = cargo
+        .status()
+        .expect("could not run cargo to build the plugins");
     if !status.success() {
         panic!(
             "building the plugins in {} for {TARGET} failed (see above). \
@@ -73,7 +89,10 @@ fn main() {
          pub static BUILTIN: &[Builtin] = &[\n",
     );
     for (dir, lib) in &selected {
-        let built = target_dir.join(TARGET).join("release").join(format!("{lib}.wasm"));
+        let built = target_dir
+            .join(TARGET)
+            .join("release")
+            .join(format!("{lib}.wasm"));
         let bytes = std::fs::read(&built)
             .unwrap_or_else(|e| panic!("plugin {dir} was not built at {}: {e}", built.display()));
         let embedded = out_dir.join(format!("{dir}.wasm"));
@@ -98,7 +117,11 @@ fn set_default_env(cmd: &mut Command, key: &str, value: &str) {
 
 fn find_llvm_ar() -> String {
     for candidate in ["llvm-ar", "llvm-ar-16", "llvm-ar-15", "llvm-ar-14"] {
-        if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(candidate)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return candidate.to_string();
         }
     }

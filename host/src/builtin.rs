@@ -20,5 +20,9 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
 
 /// The names of every built-in plugin, for error messages.
 pub fn names() -> String {
-    BUILTIN.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    BUILTIN
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

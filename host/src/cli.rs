@@ -6,7 +6,12 @@ use std::path::PathBuf;
 /// Stream database dumps through sandboxed WebAssembly plugins (zstd, age, OpenPGP) into a
 /// store, and restore them through the same pipeline in reverse.
 #[derive(Debug, Parser)]
-#[command(name = "twgate", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "twgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 #[command(after_help = "Examples:\n  \
     pg_dump --format=custom mydb | twgate push mydb\n  \
     twgate push mydb -- pg_dump --format=custom mydb\n  \

@@ -32,7 +32,10 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Invalid { path: String, message: String },
 }
@@ -47,8 +50,10 @@ impl Config {
                 _ => return Ok((Config::default(), None)),
             },
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.display().to_string(),
             message: e.message().to_string(),

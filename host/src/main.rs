@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     match twgate::commands::run(twgate::cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
@@ -15,5 +16,21 @@ fn main() -> ExitCode {
 
 /// A reader that went away (`twgate pull | head`) is not an error worth a message.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// glibc gives each busy thread its own malloc arena and keeps freed chunks in it; with a
+/// thread per pipeline stage that multiplies peak RSS under CPU contention (measured: 50 MiB
+/// instead of 18 MiB for a loaded 2 GiB push, 200 MiB in a busy test run). Two arenas keep
+/// memory flat at no measurable cost: the stages exchange a few large buffers, not many
+/// small ones.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }

@@ -74,13 +74,19 @@ pub struct StageRecord {
 impl Manifest {
     /// Parses and checks a manifest read from `path`.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest = serde_json::from_slice(bytes)
-            .map_err(|source| ManifestError::Invalid { path: path.into(), source })?;
+        let manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|source| ManifestError::Invalid {
+                path: path.into(),
+                source,
+            })?;
         if manifest.format != FORMAT_NAME {
             return Err(ManifestError::NotOurs { path: path.into() });
         }
         if manifest.version > FORMAT_VERSION {
-            return Err(ManifestError::TooNew { path: path.into(), version: manifest.version });
+            return Err(ManifestError::TooNew {
+                path: path.into(),
+                version: manifest.version,
+            });
         }
         Ok(manifest)
     }
@@ -96,12 +102,18 @@ impl Manifest {
         if self.pipeline.is_empty() {
             return "none".into();
         }
-        self.pipeline.iter().map(|s| s.plugin.as_str()).collect::<Vec<_>>().join("+")
+        self.pipeline
+            .iter()
+            .map(|s| s.plugin.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
     }
 
     /// Whether any stage encrypts.
     pub fn is_encrypted(&self) -> bool {
-        self.pipeline.iter().any(|s| s.plugin == "age" || s.plugin == "openpgp")
+        self.pipeline
+            .iter()
+            .any(|s| s.plugin == "age" || s.plugin == "openpgp")
     }
 }
 
@@ -141,9 +153,14 @@ fn mask_arg(arg: &str) -> String {
     // libpq key=value strings and query parameters.
     for key in ["password=", "PGPASSWORD=", "secret=", "token="] {
         let mut search_from = 0;
-        while let Some(pos) = out[search_from..].to_ascii_lowercase().find(&key.to_ascii_lowercase()) {
+        while let Some(pos) = out[search_from..]
+            .to_ascii_lowercase()
+            .find(&key.to_ascii_lowercase())
+        {
             let start = search_from + pos + key.len();
-            let end = out[start..].find([' ', '&', ';']).map_or(out.len(), |e| start + e);
+            let end = out[start..]
+                .find([' ', '&', ';'])
+                .map_or(out.len(), |e| start + e);
             out.replace_range(start..end, "***");
             search_from = start + 3;
         }
@@ -157,10 +174,14 @@ mod tests {
 
     #[test]
     fn masks_url_passwords_and_keywords() {
-        let argv: Vec<String> = ["pg_dump", "postgresql://app:s3cret@db:5432/x?sslmode=require", "host=db password=hunter2 user=a"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let argv: Vec<String> = [
+            "pg_dump",
+            "postgresql://app:s3cret@db:5432/x?sslmode=require",
+            "host=db password=hunter2 user=a",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let masked = mask_secrets(&argv);
         assert_eq!(masked[1], "postgresql://app:***@db:5432/x?sslmode=require");
         assert_eq!(masked[2], "host=db password=*** user=a");

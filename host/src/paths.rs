@@ -4,8 +4,12 @@ use std::path::PathBuf;
 
 fn xdg(var: &str, fallback: &str) -> Option<PathBuf> {
     match std::env::var_os(var) {
-        Some(dir) if !dir.is_empty() && PathBuf::from(&dir).is_absolute() => Some(PathBuf::from(dir)),
-        _ => std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(fallback)),
+        Some(dir) if !dir.is_empty() && PathBuf::from(&dir).is_absolute() => {
+            Some(PathBuf::from(dir))
+        }
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(fallback)),
     }
 }
 

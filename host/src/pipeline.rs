@@ -46,7 +46,10 @@ impl Hasher {
         self.sha.update(data);
     }
     fn finish(self) -> Tally {
-        Tally { size: self.size, sha256: hex::encode(self.sha.finalize()) }
+        Tally {
+            size: self.size,
+            sha256: hex::encode(self.sha.finalize()),
+        }
     }
 }
 
@@ -79,7 +82,10 @@ pub enum Source<'a> {
 
 /// Where a pipeline's bytes go: called once per chunk, in order.
 pub trait Sink {
-    fn write(&mut self, chunk: Bytes) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+    fn write(
+        &mut self,
+        chunk: Bytes,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Runs `source` through `stages` into `sink`. On error, nothing is finished: the caller
@@ -110,25 +116,36 @@ pub async fn run<S: Sink + Send>(
         match source {
             Source::Reader(mut reader) => loop {
                 let mut buf = vec![0u8; CHUNK_SIZE];
-                let n = read_full(&mut reader, &mut buf).await.map_err(|e| PipelineError::Source(e.into()))?;
+                let n = read_full(&mut reader, &mut buf)
+                    .await
+                    .map_err(|e| PipelineError::Source(e.into()))?;
                 if n == 0 {
                     break;
                 }
                 buf.truncate(n);
                 hasher.update(&buf);
                 counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
-                send(Bytes::from(buf)).await.map_err(|_| PipelineError::Cancelled)?;
+                send(Bytes::from(buf))
+                    .await
+                    .map_err(|_| PipelineError::Cancelled)?;
             },
             Source::Stream(mut stream) => {
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(PipelineError::Source)?;
+                    let mut chunk = chunk.map_err(PipelineError::Source)?;
                     hasher.update(&chunk);
                     counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
-                    send(chunk).await.map_err(|_| PipelineError::Cancelled)?;
+                    // Stores read ahead in large ranges; stages get steady, small chunks.
+                    while !chunk.is_empty() {
+                        let piece = chunk.split_to(chunk.len().min(CHUNK_SIZE));
+                        send(piece).await.map_err(|_| PipelineError::Cancelled)?;
+                    }
                 }
             }
         }
-        first_tx.send(Msg::End).await.map_err(|_| PipelineError::Cancelled)?;
+        first_tx
+            .send(Msg::End)
+            .await
+            .map_err(|_| PipelineError::Cancelled)?;
         Ok::<Tally, PipelineError>(hasher.finish())
     };
 
@@ -139,7 +156,10 @@ pub async fn run<S: Sink + Send>(
             match rx.recv().await {
                 Some(Msg::Data(chunk)) => {
                     hasher.update(&chunk);
-                    on_progress(counter.load(std::sync::atomic::Ordering::Relaxed), hasher.size);
+                    on_progress(
+                        counter.load(std::sync::atomic::Ordering::Relaxed),
+                        hasher.size,
+                    );
                     sink.write(chunk).await.map_err(PipelineError::Sink)?;
                 }
                 Some(Msg::End) => break,
@@ -160,7 +180,11 @@ pub async fn run<S: Sink + Send>(
         errors.extend(result.err());
     }
     match joined {
-        Ok((input, output)) if errors.is_empty() => Ok(Outcome { input, output, stages }),
+        Ok((input, output)) if errors.is_empty() => Ok(Outcome {
+            input,
+            output,
+            stages,
+        }),
         Ok(_) => Err(first_real(errors)),
         Err(e) => {
             errors.insert(0, e);
@@ -176,29 +200,53 @@ fn first_real(errors: Vec<PipelineError>) -> PipelineError {
     if !matches!(first, PipelineError::Cancelled) {
         return first;
     }
-    errors.find(|e| !matches!(e, PipelineError::Cancelled)).unwrap_or(first)
+    errors
+        .find(|e| !matches!(e, PipelineError::Cancelled))
+        .unwrap_or(first)
 }
 
-fn run_stage(stage: &mut Stage, rx: &mut mpsc::Receiver<Msg>, tx: &mpsc::Sender<Msg>) -> Result<(), PipelineError> {
+fn run_stage(
+    stage: &mut Stage,
+    rx: &mut mpsc::Receiver<Msg>,
+    tx: &mpsc::Sender<Msg>,
+) -> Result<(), PipelineError> {
     let send = |data: Vec<u8>| -> Result<(), PipelineError> {
         if data.is_empty() {
             return Ok(());
         }
-        tx.blocking_send(Msg::Data(Bytes::from(data))).map_err(|_| PipelineError::Cancelled)
+        tx.blocking_send(Msg::Data(Bytes::from(data)))
+            .map_err(|_| PipelineError::Cancelled)
+    };
+    let drain = |stage: &mut Stage| -> Result<(), PipelineError> {
+        loop {
+            let more = stage.drain()?;
+            if more.is_empty() {
+                return Ok(());
+            }
+            send(more)?;
+        }
     };
     loop {
         match rx.blocking_recv() {
-            Some(Msg::Data(chunk)) => send(stage.push(&chunk)?)?,
+            Some(Msg::Data(chunk)) => {
+                send(stage.push(&chunk)?)?;
+                drain(stage)?;
+            }
             Some(Msg::End) => break,
             None => return Err(PipelineError::Cancelled),
         }
     }
     send(stage.finish()?)?;
-    tx.blocking_send(Msg::End).map_err(|_| PipelineError::Cancelled)
+    drain(stage)?;
+    tx.blocking_send(Msg::End)
+        .map_err(|_| PipelineError::Cancelled)
 }
 
 /// Reads until `buf` is full or the input ends, so chunks have a steady size.
-async fn read_full(reader: &mut (dyn AsyncRead + Send + Unpin + '_), buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_full(
+    reader: &mut (dyn AsyncRead + Send + Unpin + '_),
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         let n = reader.read(&mut buf[filled..]).await?;

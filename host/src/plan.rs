@@ -30,12 +30,19 @@ pub enum PlanError {
     #[error("environment variable {0} (named by --passphrase-env) is not set or empty")]
     MissingPassphrase(String),
     #[error("cannot read identity file {path}: {source}")]
-    Identity { path: String, source: std::io::Error },
+    Identity {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(
         "backup was written with plugin {plugin} build {recorded}, but this twgate has build {current}: \
          pass --allow-plugin-change to decode with this build"
     )]
-    PluginChanged { plugin: String, recorded: String, current: String },
+    PluginChanged {
+        plugin: String,
+        recorded: String,
+        current: String,
+    },
 }
 
 /// One stage to open: which plugin, with which settings.
@@ -77,7 +84,9 @@ impl PushSettings {
             (recipients, passphrase_env)
         };
         Ok(PushSettings {
-            compress: compress.or_else(|| config.compress.clone()).unwrap_or_else(|| "zstd".into()),
+            compress: compress
+                .or_else(|| config.compress.clone())
+                .unwrap_or_else(|| "zstd".into()),
             encrypt,
             recipients,
             passphrase_env,
@@ -91,7 +100,10 @@ impl PushSettings {
             _ if self.compress == "none" => {}
             None if self.compress == "zstd" => stages.push(spec("zstd", vec![])?),
             Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
-                stages.push(spec("zstd", vec![("level".into(), level.as_bytes().to_vec())])?)
+                stages.push(spec(
+                    "zstd",
+                    vec![("level".into(), level.as_bytes().to_vec())],
+                )?)
             }
             _ => return Err(PlanError::BadCompress(self.compress.clone())),
         }
@@ -118,12 +130,20 @@ impl PushSettings {
 }
 
 fn spec(name: &str, params: Vec<(String, Vec<u8>)>) -> Result<StageSpec, PlanError> {
-    let plugin = builtin::find(name).ok_or_else(|| PlanError::MissingPlugin(name.into(), builtin::names()))?;
-    Ok(StageSpec { plugin, params, secrets: Vec::new() })
+    let plugin = builtin::find(name)
+        .ok_or_else(|| PlanError::MissingPlugin(name.into(), builtin::names()))?;
+    Ok(StageSpec {
+        plugin,
+        params,
+        secrets: Vec::new(),
+    })
 }
 
 /// `age1...` strings go as `recipient`; files are read and passed whole.
-fn recipient_params(plugin: &str, recipients: &[String]) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
+fn recipient_params(
+    plugin: &str,
+    recipients: &[String],
+) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
     recipients
         .iter()
         .map(|r| {
@@ -131,7 +151,11 @@ fn recipient_params(plugin: &str, recipients: &[String]) -> Result<Vec<(String, 
                 return Ok(("recipient".to_string(), r.as_bytes().to_vec()));
             }
             let contents = std::fs::read(r).map_err(|_| PlanError::BadRecipient(r.clone()))?;
-            let key = if plugin == "age" { "recipients-file" } else { "cert" };
+            let key = if plugin == "age" {
+                "recipients-file"
+            } else {
+                "cert"
+            };
             Ok((key.to_string(), contents))
         })
         .collect()
@@ -146,11 +170,16 @@ pub fn passphrase(var: &str) -> Result<Vec<u8>, PlanError> {
 }
 
 /// The keys for decoding: every identity file and the passphrase, if any.
-pub fn decode_secrets(identities: &[PathBuf], passphrase_env: Option<&str>) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
+pub fn decode_secrets(
+    identities: &[PathBuf],
+    passphrase_env: Option<&str>,
+) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
     let mut secrets = Vec::new();
     for path in identities {
-        let contents = std::fs::read(path)
-            .map_err(|source| PlanError::Identity { path: path.display().to_string(), source })?;
+        let contents = std::fs::read(path).map_err(|source| PlanError::Identity {
+            path: path.display().to_string(),
+            source,
+        })?;
         secrets.push(("identity".to_string(), contents));
     }
     if let Some(var) = passphrase_env {

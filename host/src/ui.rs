@@ -70,7 +70,11 @@ impl Progress {
         }
         self.last_draw = Instant::now();
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let ratio = if input > 0 { output as f64 / input as f64 } else { 1.0 };
+        let ratio = if input > 0 {
+            output as f64 / input as f64
+        } else {
+            1.0
+        };
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,

@@ -1,1 +1,11 @@
+//! twgate's integration tests: one test binary (as ripgrep does), one module per area.
+//! They run the real `twgate` binary and real plugins; PostgreSQL and the stock tools
+//! (`zstd`, `age`, `gpg`) are required, and a missing one fails the test, never skips it.
 
+mod cli;
+mod crash;
+mod interop;
+mod memory;
+mod plugins;
+mod postgres;
+mod util;

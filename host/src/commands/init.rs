@@ -18,9 +18,15 @@ pub fn init(config_path: Option<&Path>, args: &InitArgs) -> Result<()> {
         None => crate::paths::default_config().context("no home directory: pass --config FILE")?,
     };
     if config_path.exists() && !args.force {
-        bail!("{} already exists: pass --force to replace it (its identity file is kept)", config_path.display());
+        bail!(
+            "{} already exists: pass --force to replace it (its identity file is kept)",
+            config_path.display()
+        );
     }
-    let dir = config_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = config_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let identity_path = std::path::absolute(dir.join("identity.txt"))?;
     if identity_path.exists() {

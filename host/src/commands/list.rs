@@ -20,7 +20,10 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
         ui::info(&format!("no backups in {}", store.location()));
         return Ok(());
     }
-    println!("{:<20} {:<30} {:<20} {:>10} {:>10}  PIPELINE", "NAME", "ID", "FINISHED (UTC)", "SIZE", "STORED");
+    println!(
+        "{:<20} {:<30} {:<20} {:>10} {:>10}  PIPELINE",
+        "NAME", "ID", "FINISHED (UTC)", "SIZE", "STORED"
+    );
     for m in &manifests {
         println!(
             "{:<20} {:<30} {:<20} {:>10} {:>10}  {}",

@@ -23,8 +23,18 @@ pub struct Context {
 }
 
 impl Context {
+    /// Opens the store for reading: it must exist.
     pub fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(self.store_url.as_deref().or(self.config.store.as_deref()))?)
+        Ok(Store::open(self.store_url(), false)?)
+    }
+
+    /// Opens the store for writing, creating a local store's directory.
+    pub fn create_store(&self) -> Result<Store> {
+        Ok(Store::open(self.store_url(), true)?)
+    }
+
+    fn store_url(&self) -> Option<&str> {
+        self.store_url.as_deref().or(self.config.store.as_deref())
     }
 
     pub fn runtime(&self) -> Result<Runtime> {
@@ -51,7 +61,12 @@ pub fn run(cli: Cli) -> Result<()> {
             return init::init(cli.config.as_deref(), args);
         }
         let (config, config_path) = Config::load(cli.config.as_deref())?;
-        let ctx = Context { store_url: cli.store, config, config_path, explicit_config: cli.config };
+        let ctx = Context {
+            store_url: cli.store,
+            config,
+            config_path,
+            explicit_config: cli.config,
+        };
         match cli.command {
             Command::Push(args) => push::push(&ctx, args).await,
             Command::Pull(args) => pull::pull(&ctx, args).await,

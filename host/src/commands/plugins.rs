@@ -9,7 +9,10 @@ pub fn plugins(ctx: &Context) -> Result<()> {
     println!("{:<10} {:<9} {:<64}  SUMMARY", "NAME", "VERSION", "SHA256");
     for plugin in BUILTIN {
         let info = runtime.info(plugin)?;
-        println!("{:<10} {:<9} {:<64}  {}", info.name, info.version, plugin.sha256, info.summary);
+        println!(
+            "{:<10} {:<9} {:<64}  {}",
+            info.name, info.version, plugin.sha256, info.summary
+        );
     }
     Ok(())
 }

@@ -64,7 +64,10 @@ async fn decoder(
     }
     let mut identities = keys.identities.clone();
     identities.extend(ctx.config.identities.iter().cloned());
-    let passphrase_env = keys.passphrase_env.as_deref().or(ctx.config.passphrase_env.as_deref());
+    let passphrase_env = keys
+        .passphrase_env
+        .as_deref()
+        .or(ctx.config.passphrase_env.as_deref());
     let secrets = plan::decode_secrets(&identities, passphrase_env)?;
     let specs = plan::inverse_stages(&manifest.pipeline, &secrets, allow_plugin_change)?;
     let runtime = ctx.runtime()?;
@@ -85,12 +88,20 @@ async fn decode<S: Sink + Send>(
     verb: &'static str,
 ) -> Result<Outcome> {
     let what = format!("{}@{}", manifest.name, manifest.id);
-    let stream = store.data_stream(manifest).await?.map(|r| r.map_err(anyhow::Error::from));
+    let stream = store
+        .data_stream(manifest)
+        .await?
+        .map(|r| r.map_err(anyhow::Error::from));
     let mut progress = ui::Progress::new(verb);
-    let outcome = pipeline::run(Source::Stream(Box::new(stream)), stages, sink, |i, o| progress.update(i, o)).await;
+    let outcome = pipeline::run(Source::Stream(Box::new(stream)), stages, sink, |i, o| {
+        progress.update(i, o)
+    })
+    .await;
     progress.done();
-    let outcome = outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
-    if outcome.input.size != manifest.stored.size || outcome.input.sha256 != manifest.stored.sha256 {
+    let outcome =
+        outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
+    if outcome.input.size != manifest.stored.size || outcome.input.sha256 != manifest.stored.sha256
+    {
         bail!(
             "{verb} {what} failed: the stored object {} is corrupted or truncated \
              ({} bytes read, {} expected; sha256 does not match the manifest); the output is not usable",
@@ -99,7 +110,11 @@ async fn decode<S: Sink + Send>(
             manifest.stored.size
         );
     }
-    let expected = if raw { &manifest.stored.sha256 } else { &manifest.original.sha256 };
+    let expected = if raw {
+        &manifest.stored.sha256
+    } else {
+        &manifest.original.sha256
+    };
     if &outcome.output.sha256 != expected {
         bail!("{verb} {what} failed: the restored bytes do not match the original's sha256; the output is not usable");
     }
@@ -107,7 +122,14 @@ async fn decode<S: Sink + Send>(
 }
 
 pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
-    let (store, manifest, stages) = decoder(ctx, &args.backup, &args.keys, args.allow_plugin_change, args.raw).await?;
+    let (store, manifest, stages) = decoder(
+        ctx,
+        &args.backup,
+        &args.keys,
+        args.allow_plugin_change,
+        args.raw,
+    )
+    .await?;
     match &args.output {
         None => {
             let mut sink = WriteSink(tokio::io::stdout());
@@ -124,7 +146,9 @@ pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
                 decode(&store, &manifest, stages, args.raw, &mut sink, "pull").await?;
                 sink.0.flush().await?;
                 sink.0.get_ref().sync_all().await?;
-                tokio::fs::rename(&partial, path).await.with_context(|| format!("cannot rename to {}", path.display()))
+                tokio::fs::rename(&partial, path)
+                    .await
+                    .with_context(|| format!("cannot rename to {}", path.display()))
             }
             .await;
             if result.is_err() {
@@ -133,22 +157,45 @@ pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
             result?;
         }
     }
-    ui::info(&format!("pulled {}@{} ({})", manifest.name, manifest.id, ui::bytes(manifest.original.size)));
+    ui::info(&format!(
+        "pulled {}@{} ({})",
+        manifest.name,
+        manifest.id,
+        ui::bytes(manifest.original.size)
+    ));
     Ok(())
 }
 
 fn partial_path(path: &std::path::Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".twgate-partial-{}", std::process::id()));
     path.with_file_name(name)
 }
 
 pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
-    let (store, manifest, stages) = decoder(ctx, &args.backup, &args.keys, args.allow_plugin_change, false).await?;
+    let (store, manifest, stages) = decoder(
+        ctx,
+        &args.backup,
+        &args.keys,
+        args.allow_plugin_change,
+        false,
+    )
+    .await?;
     let what = format!("{}@{}", manifest.name, manifest.id);
     match &args.exec {
         None => {
-            decode(&store, &manifest, stages, false, &mut WriteSink(tokio::io::sink()), "verify").await?;
+            decode(
+                &store,
+                &manifest,
+                stages,
+                false,
+                &mut WriteSink(tokio::io::sink()),
+                "verify",
+            )
+            .await?;
         }
         Some(command) => {
             let mut child = tokio::process::Command::new("sh")
@@ -159,7 +206,9 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
                 .kill_on_drop(true)
                 .spawn()
                 .with_context(|| format!("could not start `{command}`"))?;
-            let mut sink = ExecSink { stdin: child.stdin.take() };
+            let mut sink = ExecSink {
+                stdin: child.stdin.take(),
+            };
             decode(&store, &manifest, stages, false, &mut sink, "verify").await?;
             drop(sink);
             let status = child.wait().await?;
@@ -183,7 +232,10 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
             "ok {what}: {} restored, sha256 {} matches; stored object sha256 matches{}",
             ui::bytes(manifest.original.size),
             &manifest.original.sha256[..16],
-            args.exec.as_ref().map(|c| format!("; `{c}` succeeded")).unwrap_or_default()
+            args.exec
+                .as_ref()
+                .map(|c| format!("; `{c}` succeeded"))
+                .unwrap_or_default()
         );
     }
     Ok(())

@@ -25,12 +25,21 @@ impl Sink for StoreSink<'_> {
 
 pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     storage::validate_name(&args.name)?;
-    let settings = PushSettings::resolve(&ctx.config, args.compress, args.encrypt, args.recipients, args.passphrase_env)?;
+    let settings = PushSettings::resolve(
+        &ctx.config,
+        args.compress,
+        args.encrypt,
+        args.recipients,
+        args.passphrase_env,
+    )?;
     let specs = settings.stages()?;
     if args.command.is_empty() && std::io::stdin().is_terminal() {
-        bail!("stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`", args.name);
+        bail!(
+            "stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`",
+            args.name
+        );
     }
-    let store = ctx.open_store()?;
+    let store = ctx.create_store()?;
     store.check_writable().await?;
     let runtime = ctx.runtime()?;
     let mut stages = Vec::new();
@@ -38,7 +47,9 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         stages.push(runtime.open(spec.plugin, Direction::Forward, &spec.params, &spec.secrets)?);
     }
     if !settings.encrypts() {
-        ui::warn("this backup is not encrypted: use --encrypt age|openpgp, or run `twgate init` once");
+        ui::warn(
+            "this backup is not encrypted: use --encrypt age|openpgp, or run `twgate init` once",
+        );
     }
 
     let started_at = jiff::Timestamp::now();
@@ -62,31 +73,46 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
 
     let mut writer = store.data_writer(&args.name, &id).await?;
     let mut progress = ui::Progress::new("push");
-    let result = pipeline::run(source, stages, &mut StoreSink { store: &store, writer: &mut writer }, |i, o| {
-        progress.update(i, o)
-    })
+    let result = pipeline::run(
+        source,
+        stages,
+        &mut StoreSink {
+            store: &store,
+            writer: &mut writer,
+        },
+        |i, o| progress.update(i, o),
+    )
     .await;
     progress.done();
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
             writer.abort().await;
-            return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+            return Err(anyhow::Error::new(e)
+                .context(format!("push {} failed; nothing was stored", args.name)));
         }
     };
     let exit_status = match &mut child {
         None => None,
         Some(child) => {
-            let status = child.wait().await.context("waiting for the producer command")?;
+            let status = child
+                .wait()
+                .await
+                .context("waiting for the producer command")?;
             if !status.success() {
                 writer.abort().await;
-                bail!("`{}` failed ({status}); nothing was stored", args.command[0]);
+                bail!(
+                    "`{}` failed ({status}); nothing was stored",
+                    args.command[0]
+                );
             }
             status.code()
         }
     };
     if let Err(e) = writer.commit(&store).await {
-        return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+        return Err(
+            anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))
+        );
     }
 
     let mut pipeline_records = Vec::new();
@@ -107,11 +133,19 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         finished_at: jiff::Timestamp::now(),
         twgate_version: env!("CARGO_PKG_VERSION").into(),
         source: manifest::Source {
-            kind: if args.command.is_empty() { "stdin" } else { "command" }.into(),
+            kind: if args.command.is_empty() {
+                "stdin"
+            } else {
+                "command"
+            }
+            .into(),
             command: (!args.command.is_empty()).then(|| manifest::mask_secrets(&args.command)),
             exit_status,
         },
-        original: manifest::Digest { size: outcome.input.size, sha256: outcome.input.sha256 },
+        original: manifest::Digest {
+            size: outcome.input.size,
+            sha256: outcome.input.sha256,
+        },
         stored: StoredObject {
             object: storage::data_path(&args.name, &id),
             size: outcome.output.size,
@@ -121,9 +155,13 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     };
     if let Err(e) = store.put_manifest(&manifest).await {
         let _ = store.delete(&manifest.stored.object).await;
-        return Err(anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name)));
+        return Err(
+            anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))
+        );
     }
-    let secs = (manifest.finished_at - manifest.started_at).total(jiff::Unit::Second).unwrap_or(0.0);
+    let secs = (manifest.finished_at - manifest.started_at)
+        .total(jiff::Unit::Second)
+        .unwrap_or(0.0);
     ui::info(&format!(
         "pushed {}@{}: {} in, {} stored ({}) in {:.1}s",
         manifest.name,

@@ -31,10 +31,15 @@ pub fn load_or_compile(
             return Ok(component);
         }
     }
-    crate::ui::info(&format!("compiling plugin {name} (first run; cached afterwards)"));
+    crate::ui::info(&format!(
+        "compiling plugin {name} (first run; cached afterwards)"
+    ));
     let compiled = engine.precompile_component(bytes)?;
     if let Err(e) = store(dir, &path, &compiled) {
-        crate::ui::warn(&format!("could not cache compiled plugin in {}: {e}", dir.display()));
+        crate::ui::warn(&format!(
+            "could not cache compiled plugin in {}: {e}",
+            dir.display()
+        ));
     }
     // SAFETY: `compiled` was produced just now by this engine.
     unsafe { Component::deserialize(engine, &compiled) }
@@ -43,13 +48,24 @@ pub fn load_or_compile(
 fn entry_path(engine: &Engine, dir: &Path, name: &str, sha256: &str) -> PathBuf {
     let mut hasher = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
-    dir.join(format!("{name}-{}-{:016x}.cwasm", &sha256[..16], hasher.finish()))
+    dir.join(format!(
+        "{name}-{}-{:016x}.cwasm",
+        &sha256[..16],
+        hasher.finish()
+    ))
 }
 
 fn store(dir: &Path, path: &Path, compiled: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap().to_string_lossy(), std::process::id()));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, compiled)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);

@@ -32,11 +32,17 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest a single call (`open`, `push`, `finish`) may run.
     pub call_timeout: Duration,
+    /// Most bytes one call may return.
+    pub output_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 512 << 20, call_timeout: Duration::from_secs(120) }
+        Limits {
+            memory_bytes: 512 << 20,
+            call_timeout: Duration::from_secs(120),
+            output_bytes: 64 << 20,
+        }
     }
 }
 
@@ -68,7 +74,10 @@ pub(crate) struct StageState {
 
 impl WasiView for StageState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -109,7 +118,14 @@ impl Runtime {
                 }
             })
             .map_err(|e| RuntimeError::Engine(e.into()))?;
-        Ok(Runtime { engine, linker, limits, cache_dir, loaded: Mutex::default(), ticker_stop })
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            cache_dir,
+            loaded: Mutex::default(),
+            ticker_stop,
+        })
     }
 
     /// Compiles (or loads from the cache) a built-in plugin, once per process.
@@ -124,14 +140,27 @@ impl Runtime {
             plugin.sha256,
             plugin.bytes,
         )
-        .map_err(|source| RuntimeError::Compile { plugin: plugin.name.into(), source })?;
+        .map_err(|source| RuntimeError::Compile {
+            plugin: plugin.name.into(),
+            source,
+        })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .and_then(bindings::TransformPluginPre::new)
-            .map_err(|source| RuntimeError::Instantiate { plugin: plugin.name.into(), source })?;
-        let loaded = Arc::new(Loaded { pre, name: plugin.name.into(), sha256: plugin.sha256.into() });
-        self.loaded.lock().unwrap().insert(plugin.sha256.into(), loaded.clone());
+            .map_err(|source| RuntimeError::Instantiate {
+                plugin: plugin.name.into(),
+                source,
+            })?;
+        let loaded = Arc::new(Loaded {
+            pre,
+            name: plugin.name.into(),
+            sha256: plugin.sha256.into(),
+        });
+        self.loaded
+            .lock()
+            .unwrap()
+            .insert(plugin.sha256.into(), loaded.clone());
         Ok(loaded)
     }
 
@@ -154,7 +183,16 @@ impl Runtime {
     ) -> Result<Stage, StageError> {
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
         let (store, bindings) = self.instantiate(&loaded)?;
-        Stage::open(store, bindings, &loaded.name, &loaded.sha256, self.limits, direction, params, secrets)
+        Stage::open(
+            store,
+            bindings,
+            &loaded.name,
+            &loaded.sha256,
+            self.limits,
+            direction,
+            params,
+            secrets,
+        )
     }
 
     fn instantiate(
@@ -177,7 +215,10 @@ impl Runtime {
         store.epoch_deadline_trap();
         stage::set_deadline(&mut store, self.limits);
         let bindings = loaded.pre.instantiate(&mut store).map_err(|source| {
-            StageError::Runtime(RuntimeError::Instantiate { plugin: loaded.name.clone(), source })
+            StageError::Runtime(RuntimeError::Instantiate {
+                plugin: loaded.name.clone(),
+                source,
+            })
         })?;
         Ok((store, bindings))
     }

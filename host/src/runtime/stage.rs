@@ -26,6 +26,12 @@ pub enum StageError {
     Timeout { plugin: String, seconds: u64 },
     #[error("plugin {plugin} tried to use more than {limit_mib} MiB of memory and was stopped")]
     Memory { plugin: String, limit_mib: usize },
+    #[error("plugin {plugin} returned {size} bytes from one call, more than the limit of {limit_mib} MiB")]
+    OutputLimit {
+        plugin: String,
+        size: usize,
+        limit_mib: usize,
+    },
     #[error("plugin {plugin} crashed")]
     Trap {
         plugin: String,
@@ -59,14 +65,24 @@ impl MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max {
             self.hit = true;
             wasmtime::bail!("memory limit reached");
         }
         Ok(true)
     }
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -87,9 +103,15 @@ pub(crate) fn guarded<R>(
     call(store).map_err(|source| {
         let plugin = plugin.to_string();
         if store.data().limiter.hit {
-            StageError::Memory { plugin, limit_mib: limits.memory_bytes >> 20 }
+            StageError::Memory {
+                plugin,
+                limit_mib: limits.memory_bytes >> 20,
+            }
         } else if source.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            StageError::Timeout { plugin, seconds: limits.call_timeout.as_secs() }
+            StageError::Timeout {
+                plugin,
+                seconds: limits.call_timeout.as_secs(),
+            }
         } else {
             StageError::Trap { plugin, source }
         }
@@ -120,15 +142,32 @@ impl Stage {
         secrets: &[(String, Vec<u8>)],
     ) -> Result<Stage, StageError> {
         let to_wit = |list: &[(String, Vec<u8>)]| -> Vec<Param> {
-            list.iter().map(|(key, value)| Param { key: key.clone(), value: value.clone() }).collect()
+            list.iter()
+                .map(|(key, value)| Param {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect()
         };
         let (params, secrets) = (to_wit(params), to_wit(secrets));
-        let info = guarded(&mut store, plugin, limits, |store| bindings.twgate_plugin_transform().call_info(store))?;
+        let info = guarded(&mut store, plugin, limits, |store| {
+            bindings.twgate_plugin_transform().call_info(store)
+        })?;
         let opened = guarded(&mut store, plugin, limits, |store| {
-            bindings.twgate_plugin_transform().call_open(store, direction, &params, &secrets)
+            bindings
+                .twgate_plugin_transform()
+                .call_open(store, direction, &params, &secrets)
         })?;
         let resource = opened.map_err(|e| StageError::from_plugin(plugin, e))?;
-        Ok(Stage { store, bindings, resource, plugin: plugin.into(), version: info.version, sha256: sha256.into(), limits })
+        Ok(Stage {
+            store,
+            bindings,
+            resource,
+            plugin: plugin.into(),
+            version: info.version,
+            sha256: sha256.into(),
+            limits,
+        })
     }
 
     /// The plugin's name.
@@ -146,29 +185,63 @@ impl Stage {
         &self.sha256
     }
 
-    /// Feeds one chunk; returns the output that is ready.
+    /// Feeds one chunk; returns the output that is ready. Call `drain` until it returns
+    /// nothing before the next `push` or `finish`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
         let (bindings, resource) = (&self.bindings, self.resource);
-        guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings.twgate_plugin_transform().stage().call_push(store, resource, chunk)
-        })?
-        .map_err(|e| StageError::from_plugin(&self.plugin, e))
+        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings
+                .twgate_plugin_transform()
+                .stage()
+                .call_push(store, resource, chunk)
+        })?;
+        self.checked(out)
     }
 
-    /// Ends the stream; returns the last output.
+    /// Output the plugin held back from the last call; empty when there is none.
+    pub fn drain(&mut self) -> Result<Vec<u8>, StageError> {
+        let (bindings, resource) = (&self.bindings, self.resource);
+        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings
+                .twgate_plugin_transform()
+                .stage()
+                .call_drain(store, resource)
+        })?;
+        self.checked(out)
+    }
+
+    /// Ends the stream; returns the last output (then `drain` until empty).
     pub fn finish(&mut self) -> Result<Vec<u8>, StageError> {
         let (bindings, resource) = (&self.bindings, self.resource);
-        guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings.twgate_plugin_transform().stage().call_finish(store, resource)
-        })?
-        .map_err(|e| StageError::from_plugin(&self.plugin, e))
+        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings
+                .twgate_plugin_transform()
+                .stage()
+                .call_finish(store, resource)
+        })?;
+        self.checked(out)
+    }
+
+    fn checked(&self, out: Result<Vec<u8>, PluginError>) -> Result<Vec<u8>, StageError> {
+        let out = out.map_err(|e| StageError::from_plugin(&self.plugin, e))?;
+        if out.len() > self.limits.output_bytes {
+            return Err(StageError::OutputLimit {
+                plugin: self.plugin.clone(),
+                size: out.len(),
+                limit_mib: self.limits.output_bytes >> 20,
+            });
+        }
+        Ok(out)
     }
 
     /// The non-secret settings in use, for the manifest.
     pub fn describe(&mut self) -> Result<Vec<(String, String)>, StageError> {
         let (bindings, resource) = (&self.bindings, self.resource);
         guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings.twgate_plugin_transform().stage().call_describe(store, resource)
+            bindings
+                .twgate_plugin_transform()
+                .stage()
+                .call_describe(store, resource)
         })
     }
 }

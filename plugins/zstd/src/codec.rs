@@ -12,6 +12,9 @@ pub const DEFAULT_LEVEL: i32 = 3;
 /// Levels above this need windows larger than the memory a plugin is granted.
 pub const MAX_LEVEL: i32 = 19;
 const SCRATCH: usize = 128 * 1024;
+/// Most output one `push` or `drain` returns; the rest waits for `drain`. Highly
+/// compressible dumps expand a thousandfold, so this is what keeps memory bounded.
+pub const OUTPUT_CAP: usize = 1 << 20;
 
 /// What can go wrong, in the plugin's own terms.
 #[derive(Debug, PartialEq)]
@@ -27,6 +30,11 @@ enum Mode {
         /// zstd's hint after the last call: 0 means "a frame just ended".
         hint: usize,
         seen_input: bool,
+        /// Input not yet decoded because the output cap was reached, from `pos` on.
+        pending: Vec<u8>,
+        pos: usize,
+        /// The last call filled the scratch buffer: zstd may hold more output.
+        flush_needed: bool,
     },
     Finished,
 }
@@ -77,7 +85,11 @@ impl Codec {
         encoder
             .set_parameter(CParameter::ChecksumFlag(true))
             .map_err(|e| Error::BadConfig(e.to_string()))?;
-        Ok(Codec { mode: Mode::Compress(encoder), level, scratch: vec![0; SCRATCH] })
+        Ok(Codec {
+            mode: Mode::Compress(encoder),
+            level,
+            scratch: vec![0; SCRATCH],
+        })
     }
 
     /// A decompressor for one or more concatenated zstd frames.
@@ -86,7 +98,14 @@ impl Codec {
         let level = parse_level(params)?;
         let decoder = Decoder::new().map_err(|e| Error::BadConfig(e.to_string()))?;
         Ok(Codec {
-            mode: Mode::Decompress { decoder, hint: 0, seen_input: false },
+            mode: Mode::Decompress {
+                decoder,
+                hint: 0,
+                seen_input: false,
+                pending: Vec::new(),
+                pos: 0,
+                flush_needed: false,
+            },
             level,
             scratch: vec![0; SCRATCH],
         })
@@ -97,39 +116,83 @@ impl Codec {
         vec![("level".into(), self.level.to_string())]
     }
 
-    /// Feeds `chunk`; returns the output ready so far.
+    /// Feeds `chunk`; returns the output ready so far (for a decompressor, at most about
+    /// `OUTPUT_CAP` bytes: call `drain` for the rest before pushing more).
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(chunk.len() / 2);
-        let scratch = &mut self.scratch;
-        let mut input = InBuffer::around(chunk);
         match &mut self.mode {
             Mode::Compress(encoder) => {
+                let mut out = Vec::with_capacity(chunk.len() / 2);
+                let mut input = InBuffer::around(chunk);
                 while input.pos() < chunk.len() {
-                    let mut output = OutBuffer::around(&mut scratch[..]);
+                    let mut output = OutBuffer::around(&mut self.scratch[..]);
                     encoder.run(&mut input, &mut output).map_err(internal)?;
                     out.extend_from_slice(output.as_slice());
                 }
+                Ok(out)
             }
-            Mode::Decompress { decoder, hint, seen_input } => {
+            Mode::Decompress {
+                seen_input,
+                pending,
+                ..
+            } => {
                 *seen_input |= !chunk.is_empty();
-                loop {
-                    let mut output = OutBuffer::around(&mut scratch[..]);
-                    *hint = decoder.run(&mut input, &mut output).map_err(corrupt)?;
-                    let filled = output.pos() == output.capacity();
-                    out.extend_from_slice(output.as_slice());
-                    if input.pos() == chunk.len() && !filled {
-                        break;
-                    }
-                }
+                pending.extend_from_slice(chunk);
+                self.decode_some(OUTPUT_CAP)
             }
-            Mode::Finished => return Err(Error::Corrupt("zstd: push after finish".into())),
+            Mode::Finished => Err(Error::Corrupt("zstd: push after finish".into())),
+        }
+    }
+
+    /// Returns output held back by the output cap; empty when nothing is pending.
+    pub fn drain(&mut self) -> Result<Vec<u8>, Error> {
+        match &self.mode {
+            Mode::Decompress { .. } => self.decode_some(OUTPUT_CAP),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Decodes pending input until it is used up or `cap` bytes are out.
+    fn decode_some(&mut self, cap: usize) -> Result<Vec<u8>, Error> {
+        let Mode::Decompress {
+            decoder,
+            hint,
+            pending,
+            pos,
+            flush_needed,
+            ..
+        } = &mut self.mode
+        else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        while *pos < pending.len() || *flush_needed {
+            let mut input = InBuffer::around(&pending[*pos..]);
+            let mut output = OutBuffer::around(&mut self.scratch[..]);
+            let next_hint = decoder.run(&mut input, &mut output).map_err(corrupt)?;
+            let (consumed, produced) = (input.pos(), output.pos());
+            *pos += consumed;
+            // A call that neither read nor wrote anything says nothing new about the
+            // frame (after a frame ends zstd would ask for the next header).
+            if produced > 0 || consumed > 0 {
+                *hint = next_hint;
+            }
+            *flush_needed = produced == SCRATCH;
+            out.extend_from_slice(output.as_slice());
+            if out.len() >= cap {
+                break;
+            }
+        }
+        if *pos == pending.len() {
+            pending.clear();
+            *pos = 0;
         }
         Ok(out)
     }
 
     /// Ends the input; returns the rest of the output.
     pub fn finish(&mut self) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
+        // Whatever `drain` was not asked for comes out now, however large.
+        let mut out = self.decode_some(usize::MAX)?;
         let scratch = &mut self.scratch;
         match std::mem::replace(&mut self.mode, Mode::Finished) {
             Mode::Compress(mut encoder) => loop {
@@ -140,13 +203,15 @@ impl Codec {
                     break;
                 }
             },
-            Mode::Decompress { hint, seen_input, .. } => {
+            Mode::Decompress {
+                hint, seen_input, ..
+            } => {
                 if !seen_input {
                     return Err(Error::Corrupt(
                         "zstd: the input is empty, not a zstd stream".into(),
                     ));
                 }
-                // `push` drains zstd's output completely, so nothing is left to flush here.
+                // `decode_some` above flushed everything zstd held.
                 if hint != 0 {
                     return Err(Error::Corrupt(
                         "zstd: the stream is truncated (it ends inside a frame)".into(),
@@ -178,6 +243,13 @@ mod tests {
         let mut plain = Vec::new();
         for piece in packed.chunks(chunk.max(1)) {
             plain.extend(d.push(piece).unwrap());
+            loop {
+                let more = d.drain().unwrap();
+                if more.is_empty() {
+                    break;
+                }
+                plain.extend(more);
+            }
         }
         plain.extend(d.finish().unwrap());
         plain
@@ -185,10 +257,40 @@ mod tests {
 
     #[test]
     fn round_trips_many_sizes() {
-        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8 ^ (i >> 13) as u8).collect();
-        for (len, chunk) in [(0, 1), (1, 1), (65536, 65536), (1_000_000, 7777)] {
+        let data: Vec<u8> = (0..1_000_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
+            .collect();
+        // 262144 decodes to exactly two scratch buffers: the frame ends on a full buffer.
+        for (len, chunk) in [
+            (0, 1),
+            (1, 1),
+            (65536, 65536),
+            (262144, 262144),
+            (1_000_000, 7777),
+        ] {
             assert_eq!(roundtrip(&data[..len], chunk), &data[..len]);
         }
+    }
+
+    #[test]
+    fn output_is_capped_per_call() {
+        let zeros = vec![0u8; 50 << 20];
+        let mut c = Codec::compressor(&[]).unwrap();
+        let mut packed = c.push(&zeros).unwrap();
+        packed.extend(c.finish().unwrap());
+        let mut d = Codec::decompressor(&[]).unwrap();
+        let mut total = d.push(&packed).unwrap().len();
+        assert!(total <= OUTPUT_CAP + SCRATCH);
+        loop {
+            let more = d.drain().unwrap();
+            assert!(more.len() <= OUTPUT_CAP + SCRATCH);
+            if more.is_empty() {
+                break;
+            }
+            total += more.len();
+        }
+        assert!(d.finish().unwrap().is_empty());
+        assert_eq!(total, zeros.len());
     }
 
     #[test]

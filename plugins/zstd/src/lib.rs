@@ -58,6 +58,9 @@ mod component {
         fn push(&self, chunk: Vec<u8>) -> Result<Vec<u8>, PluginError> {
             self.0.borrow_mut().push(&chunk).map_err(to_wit)
         }
+        fn drain(&self) -> Result<Vec<u8>, PluginError> {
+            self.0.borrow_mut().drain().map_err(to_wit)
+        }
         fn finish(&self) -> Result<Vec<u8>, PluginError> {
             self.0.borrow_mut().finish().map_err(to_wit)
         }

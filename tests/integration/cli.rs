@@ -1,0 +1,250 @@
+//! The command line as a user sees it: push, pull, list, verify, init, and the errors
+//! users will hit, each one line, non-zero, with nothing half-written left visible.
+
+use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
+
+#[test]
+fn push_pull_round_trip_default_pipeline() {
+    let env = TestEnv::new();
+    let data = sample(3_000_000, 1);
+    let id = env.push("db", &data, &[]);
+    let pulled = env.ok(&["pull", "db@latest"], b"");
+    assert_eq!(sha256(&pulled), sha256(&data));
+    let by_id = env.ok(&["pull", &format!("db@{}", &id[..12])], b"");
+    assert_eq!(by_id, data);
+    // The manifest is there and records both checksums and the pipeline.
+    let list: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
+    let m = &list[0];
+    assert_eq!(m["id"], id.as_str());
+    assert_eq!(m["original"]["sha256"], sha256(&data).as_str());
+    assert_eq!(m["original"]["size"], data.len());
+    assert_eq!(m["pipeline"][0]["plugin"], "zstd");
+    assert_eq!(m["source"]["kind"], "stdin");
+    let stored = std::fs::read(env.data_file("db", &id)).unwrap();
+    assert_eq!(m["stored"]["sha256"], sha256(&stored).as_str());
+    assert!(stored.len() < data.len(), "zstd should shrink the sample");
+}
+
+#[test]
+fn empty_input_round_trips() {
+    let env = TestEnv::new();
+    env.push("empty", b"", &[]);
+    assert_eq!(env.ok(&["pull", "empty"], b""), b"");
+    env.ok(&["verify", "empty"], b"");
+}
+
+#[test]
+fn unencrypted_push_warns() {
+    let env = TestEnv::new();
+    let out = env.run(&["push", "db"], b"x");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not encrypted"));
+}
+
+#[test]
+fn latest_is_the_newest_and_list_is_oldest_first() {
+    let env = TestEnv::new();
+    let first = env.push("db", b"one", &[]);
+    let second = env.push("db", b"two", &[]);
+    env.push("other", b"three", &[]);
+    assert_eq!(env.ok(&["pull", "db@latest"], b""), b"two");
+    assert_eq!(env.ok(&["pull", "db"], b""), b"two");
+    assert_eq!(env.ok(&["pull", &format!("db@{first}")], b""), b"one");
+    let list = String::from_utf8(env.ok(&["list", "db"], b"")).unwrap();
+    let (a, b) = (list.find(&first).unwrap(), list.find(&second).unwrap());
+    assert!(a < b);
+    assert!(!list.contains("other"));
+}
+
+#[test]
+fn push_runs_a_command_and_records_it_without_passwords() {
+    let env = TestEnv::new();
+    let id = env.push(
+        "cmd",
+        b"",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "printf hello; : postgresql://u:hunter2@db/x",
+        ],
+    );
+    assert_eq!(env.ok(&["pull", "cmd"], b""), b"hello");
+    let manifest =
+        std::fs::read_to_string(env.store().join("cmd").join(format!("{id}.manifest.json")))
+            .unwrap();
+    assert!(manifest.contains("\"exit_status\": 0"), "{manifest}");
+    assert!(manifest.contains("postgresql://u:***@db/x"), "{manifest}");
+    assert!(!manifest.contains("hunter2"));
+}
+
+#[test]
+fn failing_command_stores_nothing() {
+    let env = TestEnv::new();
+    let stderr = env.fails(
+        &[
+            "push",
+            "db",
+            "--",
+            "sh",
+            "-c",
+            "head -c 1000000 /dev/zero; exit 3",
+        ],
+        b"",
+    );
+    assert_one_line_error(&stderr, "exit status: 3");
+    assert!(stderr.contains("nothing was stored"));
+    assert_eq!(env.ok(&["list", "--json"], b""), b"[]\n");
+    assert!(
+        env.stored_files("db").is_empty(),
+        "{:?}",
+        env.stored_files("db")
+    );
+    let stderr = env.fails(&["push", "db", "--", "/nonexistent/pg_dump"], b"");
+    assert_one_line_error(&stderr, "could not start `/nonexistent/pg_dump`");
+}
+
+#[test]
+fn unknown_name_and_id_are_clear_errors() {
+    let env = TestEnv::new();
+    assert_one_line_error(
+        &env.fails(&["pull", "nope"], b""),
+        "does not exist: check --store",
+    );
+    env.push("db", b"x", &[]);
+    assert_one_line_error(&env.fails(&["pull", "nope"], b""), "no backup named 'nope'");
+    assert_one_line_error(&env.fails(&["pull", "db@1999"], b""), "no backup 'db@1999'");
+    assert_one_line_error(
+        &env.fails(&["push", "../escape"], b"x"),
+        "not a valid backup name",
+    );
+}
+
+#[test]
+fn corrupted_stored_object_fails_pull_and_verify() {
+    let env = TestEnv::new();
+    let data = sample(2_000_000, 2);
+    let id = env.push("db", &data, &[]);
+    let path = env.data_file("db", &id);
+    let mut stored = std::fs::read(&path).unwrap();
+    let mid = stored.len() / 2;
+    stored[mid] ^= 0x55;
+    std::fs::write(&path, &stored).unwrap();
+    let stderr = env.fails(&["pull", "db"], b"");
+    assert_one_line_error(&stderr, "pull db@");
+    let stderr = env.fails(&["verify", "db"], b"");
+    assert_one_line_error(&stderr, "verify db@");
+    // -o never leaves a file behind on failure.
+    let out = env.path("restored.dump");
+    env.fails(&["pull", "db", "-o", out.to_str().unwrap()], b"");
+    assert!(!out.exists());
+    assert!(std::fs::read_dir(env.dir.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
+}
+
+#[test]
+fn truncated_stored_object_fails() {
+    let env = TestEnv::new();
+    let data = sample(1_000_000, 3);
+    let id = env.push("db", &data, &[]);
+    let path = env.data_file("db", &id);
+    let stored = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &stored[..stored.len() - 100]).unwrap();
+    let stderr = env.fails(&["pull", "db"], b"");
+    assert_one_line_error(&stderr, "truncated");
+}
+
+#[test]
+fn pull_to_file_is_atomic_and_raw_is_standard_zstd() {
+    let env = TestEnv::new();
+    let data = sample(500_000, 4);
+    env.push("db", &data, &["--compress", "zstd:9"]);
+    let out = env.path("db.dump");
+    env.ok(&["pull", "db", "-o", out.to_str().unwrap()], b"");
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let raw = env.ok(&["pull", "db", "--raw"], b"");
+    assert_eq!(crate::util::tool("zstd", &["-d", "-c"], &raw), data);
+}
+
+#[test]
+fn verify_exec_fails_when_the_command_rejects() {
+    let env = TestEnv::new();
+    env.push("db", b"not a pg dump", &[]);
+    let ok =
+        String::from_utf8(env.ok(&["verify", "db", "--exec", "grep -q 'pg dump'"], b"")).unwrap();
+    assert!(ok.starts_with("ok db@"), "{ok}");
+    let stderr = env.fails(&["verify", "db", "--exec", "grep -q PGDMP"], b"");
+    assert_one_line_error(&stderr, "rejected the restored bytes");
+    // A command that stops reading early still gets a full verification.
+    env.push("big", &sample(5_000_000, 5), &[]);
+    env.ok(&["verify", "big", "--exec", "head -c 10 >/dev/null"], b"");
+}
+
+#[test]
+fn bad_flags_and_config_are_one_line_errors() {
+    let env = TestEnv::new();
+    assert_one_line_error(
+        &env.fails(&["push", "db", "--compress", "zstd:99"], b"x"),
+        "--compress 'zstd:99'",
+    );
+    assert_one_line_error(
+        &env.fails(&["push", "db", "--compress", "gzip"], b"x"),
+        "--compress 'gzip'",
+    );
+    let config = env.path("bad.toml");
+    std::fs::write(&config, "encrypt = \"age\"\nstroe = \"/tmp\"\n").unwrap();
+    let stderr = env.fails(&["--config", config.to_str().unwrap(), "list"], b"");
+    assert_one_line_error(&stderr, "bad.toml is not valid");
+    assert!(stderr.contains("stroe"), "{stderr}");
+    assert_one_line_error(
+        &env.fails(&["push", "db", "--encrypt", "age"], b"x"),
+        "--encrypt age needs --recipient",
+    );
+    assert_one_line_error(
+        &env.fails(
+            &[
+                "push",
+                "db",
+                "--encrypt",
+                "age",
+                "--passphrase-env",
+                "TWGATE_TEST_UNSET",
+            ],
+            b"x",
+        ),
+        "TWGATE_TEST_UNSET",
+    );
+}
+
+#[test]
+fn unwritable_store_fails_before_reading_input() {
+    let env = TestEnv::new();
+    // A store below a regular file cannot be created, even by root.
+    let file = env.path("plain-file");
+    std::fs::write(&file, b"").unwrap();
+    let store = file.join("store");
+    let stderr = env.fails(&["--store", store.to_str().unwrap(), "push", "db"], b"data");
+    assert_one_line_error(&stderr, "cannot create store directory");
+    assert!(stderr.contains(store.to_str().unwrap()), "{stderr}");
+}
+
+#[test]
+fn store_flag_overrides_env_and_fs_urls_work() {
+    let env = TestEnv::new();
+    let other = env.path("other-store");
+    let url = format!("fs://{}", other.display());
+    env.ok(&["--store", &url, "push", "db"], b"abc");
+    assert_eq!(
+        env.ok(&["--store", other.to_str().unwrap(), "pull", "db"], b""),
+        b"abc"
+    );
+    assert_one_line_error(&env.fails(&["pull", "db"], b""), "does not exist");
+    assert_one_line_error(
+        &env.fails(&["--store", "ftp://x/y", "list"], b""),
+        "not supported",
+    );
+}

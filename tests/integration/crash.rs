@@ -1,0 +1,57 @@
+//! A push killed with SIGKILL halfway leaves no backup visible to list, pull or @latest.
+
+use crate::util::{sample, TestEnv};
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn sigkill_mid_push_leaves_no_visible_backup() {
+    let env = TestEnv::new();
+    let earlier = sample(100_000, 9);
+    env.push("db", &earlier, &[]);
+
+    let mut child = env
+        .cmd()
+        .args(["push", "db"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let chunk = sample(1 << 20, 10);
+    for _ in 0..16 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    stdin.flush().unwrap();
+    // Let the pipeline move those bytes into the store, then kill it with the input still open.
+    let tmp = env.store().join(".twgate-tmp");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    drop(stdin);
+
+    let list: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["list", "db", "--json"], b"")).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "only the earlier backup exists: {list}"
+    );
+    assert_eq!(env.ok(&["pull", "db@latest"], b""), earlier);
+    // Nothing of the killed push sits where backups live.
+    let data_files = env
+        .stored_files("db")
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".data"))
+        .count();
+    assert_eq!(data_files, 1, "{:?}", env.stored_files("db"));
+}

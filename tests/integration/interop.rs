@@ -1,0 +1,418 @@
+//! Interoperability with the stock tools, both ways: what twgate stores (`pull --raw`)
+//! decodes with `zstd -d`, `age -d` and `gpg --decrypt`; what `zstd`, `age -r` and `gpg`
+//! write decodes with the plugins.
+
+use crate::plugins::{p, run_stage, runtime};
+use crate::util::{run_with, sample, tool, TestEnv};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use twgate::runtime::Direction;
+
+const PASSPHRASE_VAR: &str = "TWGATE_TEST_PASSPHRASE";
+const PASSPHRASE: &str = "interop passphrase 7f3a";
+
+#[test]
+fn zstd_cli_output_decodes_with_the_plugin() {
+    let data = sample(2_000_000, 20);
+    let rt = runtime();
+    for args in [&["-3", "-c"][..], &["-19", "-c", "--no-check"][..]] {
+        let compressed = tool("zstd", args, &data);
+        let decoded = run_stage(
+            &rt,
+            "zstd",
+            Direction::Inverse,
+            &vec![],
+            &vec![],
+            &compressed,
+            65536,
+        )
+        .unwrap();
+        assert!(decoded == data, "zstd {args:?}");
+    }
+    // Concatenated frames are one stream.
+    let mut two = tool("zstd", &["-c"], &data[..1000]);
+    two.extend(tool("zstd", &["-c"], &data[1000..]));
+    assert!(
+        run_stage(
+            &rt,
+            "zstd",
+            Direction::Inverse,
+            &vec![],
+            &vec![],
+            &two,
+            4096
+        )
+        .unwrap()
+            == data
+    );
+}
+
+/// An age key pair made by the stock `age-keygen`.
+fn age_keygen(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("age-key.txt");
+    tool("age-keygen", &["-o", key.to_str().unwrap()], b"");
+    let public =
+        String::from_utf8(tool("age-keygen", &["-y", key.to_str().unwrap()], b"")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn age_both_ways() {
+    let env = TestEnv::new();
+    let (key, recipient) = age_keygen(env.dir.path());
+    let data = sample(1_500_000, 21);
+    env.push("db", &data, &["--encrypt", "age", "-r", &recipient]);
+    let raw = env.ok(&["pull", "db", "--raw"], b"");
+    let decrypted = tool("age", &["-d", "-i", key.to_str().unwrap()], &raw);
+    assert!(
+        tool("zstd", &["-d", "-c"], &decrypted) == data,
+        "age -d | zstd -d"
+    );
+    assert_eq!(
+        env.ok(&["pull", "db", "-i", key.to_str().unwrap()], b""),
+        data
+    );
+
+    // The stock CLI's output decodes with the plugin, binary and armored.
+    let rt = runtime();
+    let identity = std::fs::read(&key).unwrap();
+    for armor in [false, true] {
+        let mut args = vec!["-r", recipient.as_str()];
+        if armor {
+            args.push("-a");
+        }
+        let encrypted = tool("age", &args, &data);
+        let decoded = run_stage(
+            &rt,
+            "age",
+            Direction::Inverse,
+            &vec![],
+            &vec![p("identity", &identity)],
+            &encrypted,
+            100_000,
+        );
+        match decoded {
+            Ok(decoded) => assert!(decoded == data, "age -r (armor {armor})"),
+            Err(e) if armor => panic!("armored age input: {e}"),
+            Err(e) => panic!("age -r output: {e}"),
+        }
+    }
+}
+
+#[test]
+fn age_recipients_file_and_wrong_identity() {
+    let env = TestEnv::new();
+    let (key, recipient) = age_keygen(env.dir.path());
+    let (other_key, _) = {
+        let d = env.path("other");
+        std::fs::create_dir_all(&d).unwrap();
+        age_keygen(&d)
+    };
+    let recipients = env.path("recipients.txt");
+    std::fs::write(&recipients, format!("# ops team\n{recipient}\n\n")).unwrap();
+    env.push(
+        "db",
+        b"secret rows",
+        &["--encrypt", "age", "-r", recipients.to_str().unwrap()],
+    );
+    let stderr = env.fails(&["pull", "db", "-i", other_key.to_str().unwrap()], b"");
+    crate::util::assert_one_line_error(&stderr, "wrong key");
+    assert!(
+        !stderr.contains("AGE-SECRET-KEY"),
+        "no key material in errors"
+    );
+    let stderr = env.fails(&["pull", "db"], b"");
+    crate::util::assert_one_line_error(&stderr, "--identity");
+    assert_eq!(
+        env.ok(&["pull", "db", "-i", key.to_str().unwrap()], b""),
+        b"secret rows"
+    );
+}
+
+#[test]
+fn age_passphrase_mode_never_leaks_the_passphrase() {
+    let env = TestEnv::new();
+    let data = sample(300_000, 22);
+    let out = run_with(
+        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
+            "push",
+            "db",
+            "--encrypt",
+            "age",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ]),
+        &data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pulled = run_with(
+        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
+            "pull",
+            "db",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ]),
+        b"",
+    );
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert!(pulled.stdout == data);
+    let wrong = run_with(
+        env.cmd().env(PASSPHRASE_VAR, "nope").args([
+            "pull",
+            "db",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ]),
+        b"",
+    );
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong key"));
+    for file in std::fs::read_dir(env.store().join("db")).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(PASSPHRASE));
+    }
+    for out in [&out, &pulled, &wrong] {
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSPHRASE));
+    }
+}
+
+#[test]
+fn init_makes_pushes_encrypted_by_default() {
+    let env = TestEnv::new();
+    let out = env.ok(&["init"], b"");
+    let text = String::from_utf8(out).unwrap();
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("recipient: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let identity = env.path("config/twgate/identity.txt");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&identity).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!text.contains("AGE-SECRET-KEY"), "init prints no secret");
+    let pushed = env.run(&["push", "db"], b"rows");
+    assert!(!String::from_utf8_lossy(&pushed.stderr).contains("not encrypted"));
+    assert_eq!(env.ok(&["pull", "db"], b""), b"rows");
+    // The stored bytes are a standard age file for that recipient.
+    let raw = env.ok(&["pull", "db", "--raw"], b"");
+    assert!(raw.starts_with(b"age-encryption.org/v1"));
+    let plain = tool("age", &["-d", "-i", identity.to_str().unwrap()], &raw);
+    assert_eq!(tool("zstd", &["-d", "-c"], &plain), b"rows");
+    assert!(recipient.starts_with("age1"));
+    // A second init refuses to clobber the identity.
+    crate::util::assert_one_line_error(&env.fails(&["init"], b""), "already exists");
+    crate::util::assert_one_line_error(
+        &env.fails(&["init", "--force"], b""),
+        "refusing to overwrite",
+    );
+}
+
+/// A private GnuPG home, its agent stopped on drop.
+struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    fn new() -> Gpg {
+        let home = tempfile::Builder::new()
+            .prefix("twgate-gpg-")
+            .tempdir()
+            .unwrap();
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        Gpg { home }
+    }
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new("gpg");
+        cmd.env("GNUPGHOME", self.home.path()).args([
+            "--batch",
+            "--yes",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+        ]);
+        cmd
+    }
+    fn run(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+        let out = run_with(self.cmd().args(args), stdin);
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+    /// Generates a key; returns (certificate file, secret key file).
+    fn keygen(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        self.run(
+            &[
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "Backup <backup@example.invalid>",
+                "default",
+                "default",
+                "never",
+            ],
+            b"",
+        );
+        let (cert, secret) = (dir.join("cert.asc"), dir.join("secret.asc"));
+        std::fs::write(
+            &cert,
+            self.run(&["--armor", "--export", "backup@example.invalid"], b""),
+        )
+        .unwrap();
+        std::fs::write(
+            &secret,
+            self.run(
+                &[
+                    "--passphrase",
+                    "",
+                    "--armor",
+                    "--export-secret-keys",
+                    "backup@example.invalid",
+                ],
+                b"",
+            ),
+        )
+        .unwrap();
+        (cert, secret)
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[test]
+fn openpgp_passphrase_both_ways() {
+    let env = TestEnv::new();
+    let gpg = Gpg::new();
+    let data = sample(1_200_000, 23);
+    let out = run_with(
+        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
+            "push",
+            "db",
+            "--encrypt",
+            "openpgp",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ]),
+        &data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = env.ok(&["pull", "db", "--raw"], b"");
+    let pass_file = env.path("pass");
+    std::fs::write(&pass_file, PASSPHRASE).unwrap();
+    let decrypted = gpg.run(
+        &[
+            "--passphrase-file",
+            pass_file.to_str().unwrap(),
+            "--decrypt",
+        ],
+        &raw,
+    );
+    assert!(
+        tool("zstd", &["-d", "-c"], &decrypted) == data,
+        "gpg --decrypt | zstd -d"
+    );
+
+    // The runbook's `gpg --symmetric --cipher-algo AES256` (compressed by default) decodes.
+    let rt = runtime();
+    for extra in [
+        &[][..],
+        &["--compress-algo", "none"][..],
+        &["--compress-algo", "zlib"][..],
+    ] {
+        let mut args = vec![
+            "--passphrase-file",
+            pass_file.to_str().unwrap(),
+            "--symmetric",
+            "--cipher-algo",
+            "AES256",
+        ];
+        args.extend_from_slice(extra);
+        let encrypted = gpg.run(&args, &data);
+        let decoded = run_stage(
+            &rt,
+            "openpgp",
+            Direction::Inverse,
+            &vec![],
+            &vec![p("passphrase", PASSPHRASE.as_bytes())],
+            &encrypted,
+            65536,
+        )
+        .unwrap_or_else(|e| panic!("gpg {extra:?}: {e}"));
+        assert!(decoded == data, "gpg --symmetric {extra:?}");
+    }
+}
+
+#[test]
+fn openpgp_certificate_both_ways() {
+    let env = TestEnv::new();
+    let gpg = Gpg::new();
+    let (cert, secret) = gpg.keygen(env.dir.path());
+    let data = sample(800_000, 24);
+    env.push(
+        "db",
+        &data,
+        &["--encrypt", "openpgp", "-r", cert.to_str().unwrap()],
+    );
+    let raw = env.ok(&["pull", "db", "--raw"], b"");
+    let decrypted = gpg.run(&["--decrypt"], &raw);
+    assert!(
+        tool("zstd", &["-d", "-c"], &decrypted) == data,
+        "gpg --decrypt | zstd -d"
+    );
+    assert_eq!(
+        env.ok(&["pull", "db", "-i", secret.to_str().unwrap()], b""),
+        data
+    );
+
+    let encrypted = gpg.run(
+        &[
+            "--trust-model",
+            "always",
+            "-e",
+            "-r",
+            "backup@example.invalid",
+        ],
+        &data,
+    );
+    let rt = runtime();
+    let decoded = run_stage(
+        &rt,
+        "openpgp",
+        Direction::Inverse,
+        &vec![],
+        &vec![p("identity", &std::fs::read(&secret).unwrap())],
+        &encrypted,
+        65536,
+    )
+    .unwrap();
+    assert!(decoded == data, "gpg -e -r");
+}

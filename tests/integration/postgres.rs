@@ -1,0 +1,235 @@
+//! A real PostgreSQL round trip: `push -- pg_dump -Fc`, `pull | pg_restore` into a new
+//! database, same row counts and per-table checksums. The cluster is a throwaway one on
+//! 127.0.0.1, started here and stopped on drop.
+
+use crate::util::TestEnv;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const PGBIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A throwaway cluster. Runs as the `postgres` user when the tests run as root.
+pub struct Cluster {
+    dir: PathBuf,
+    pub port: u16,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn as_postgres(program: &str) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--", program]);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn must(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        assert!(
+            Path::new(PGBIN).join("initdb").exists(),
+            "PostgreSQL 15 is required: ./run test installs it"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("twgate-pg-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        if is_root() {
+            must(
+                Command::new("chown").args(["postgres:postgres"]).arg(&dir),
+                "chown",
+            );
+        }
+        must(
+            as_postgres(&format!("{PGBIN}/initdb"))
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                    "-D",
+                ])
+                .arg(dir.join("data")),
+            "initdb",
+        );
+        must(
+            as_postgres(&format!("{PGBIN}/pg_ctl"))
+                .arg("-D")
+                .arg(dir.join("data"))
+                .arg("-l")
+                .arg(dir.join("log"))
+                .args(["-w", "-o"])
+                .arg(format!(
+                    "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+                    dir.display()
+                ))
+                .arg("start"),
+            "pg_ctl start",
+        );
+        Cluster { dir, port }
+    }
+
+    /// A command with PGHOST/PGPORT/PGUSER pointing at this cluster.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", "postgres");
+        cmd
+    }
+
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = self
+            .cmd("psql")
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Row count and md5 of the ordered rows, per table.
+    pub fn fingerprint(&self, db: &str) -> String {
+        ["users", "connectors", "incidents"]
+            .iter()
+            .map(|t| self.psql(db, &format!("SELECT '{t}', count(*), md5(string_agg(t::text, '|' ORDER BY t.id)) FROM {t} t")))
+            .collect()
+    }
+
+    pub fn load_sample(&self, db: &str, incidents: u32) {
+        self.psql("postgres", &format!("CREATE DATABASE {db}"));
+        self.psql(
+            db,
+            "CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, name text)",
+        );
+        self.psql(db, "CREATE TABLE connectors (id serial PRIMARY KEY, kind text NOT NULL, config jsonb NOT NULL)");
+        self.psql(db, "CREATE TABLE incidents (id bigserial PRIMARY KEY, title text NOT NULL, severity int, status text, assignee int REFERENCES users(id), opened_at timestamptz)");
+        self.psql(db, "INSERT INTO users (email, name) SELECT 'u' || i || '@example.invalid', 'User ' || i FROM generate_series(1, 300) i");
+        self.psql(db, "INSERT INTO connectors (kind, config) SELECT 'slack', jsonb_build_object('n', i) FROM generate_series(1, 20) i");
+        self.psql(db, &format!("INSERT INTO incidents (title, severity, status, assignee, opened_at) SELECT 'Incident ' || md5(i::text), i % 5, (ARRAY['open','resolved'])[1 + i % 2], 1 + i % 300, timestamptz '2026-01-01' + (i || ' minutes')::interval FROM generate_series(1, {incidents}) i"));
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = as_postgres(&format!("{PGBIN}/pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn pg_dump_push_pull_pg_restore_round_trip() {
+    let pg = Cluster::start();
+    let env = TestEnv::new();
+    pg.load_sample("triage_warden", 50_000);
+    let before = pg.fingerprint("triage_warden");
+    assert!(before.contains("incidents|50000|"), "{before}");
+
+    let pg_env = [
+        ("PGHOST", "127.0.0.1".to_string()),
+        ("PGPORT", pg.port.to_string()),
+        ("PGUSER", "postgres".to_string()),
+    ];
+    let out = crate::util::run_with(
+        env.cmd().envs(pg_env.clone()).args([
+            "push",
+            "triage-warden",
+            "--",
+            "pg_dump",
+            "--format=custom",
+            "triage_warden",
+        ]),
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "push failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let verify = crate::util::run_with(
+        env.cmd().envs(pg_env.clone()).args([
+            "verify",
+            "triage-warden",
+            "--exec",
+            "pg_restore --list",
+        ]),
+        b"",
+    );
+    assert!(
+        verify.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&verify.stderr).contains("TABLE DATA public incidents"),
+        "pg_restore --list output goes to stderr"
+    );
+
+    pg.psql("postgres", "CREATE DATABASE restored");
+    let mut pull = env
+        .cmd()
+        .args(["pull", "triage-warden@latest"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let restore = pg
+        .cmd("pg_restore")
+        .args(["--clean", "--if-exists", "--no-owner", "-d", "restored"])
+        .stdin(pull.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(pull.wait().unwrap().success());
+    assert!(
+        restore.status.success(),
+        "pg_restore failed: {}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    assert_eq!(pg.fingerprint("restored"), before);
+}

@@ -1,0 +1,166 @@
+//! Test helpers: an isolated environment per test, the built binary, sample data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Compiled components are shared by every test to compile each plugin once.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("twgate-test-cache")
+}
+
+/// A private store, config and data home for one test.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv {
+            dir: tempfile::Builder::new()
+                .prefix("twgate-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    /// `twgate` with this environment's store, config and cache; no inherited config.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_twgate"));
+        cmd.env("TWGATE_STORE", self.store())
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_CACHE_HOME", cache_dir().parent().unwrap())
+            .env("HOME", self.dir.path())
+            .env_remove("TWGATE_CONFIG");
+        cmd
+    }
+
+    /// Runs twgate with `args`, feeding `stdin`.
+    pub fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+        run_with(self.cmd().args(args), stdin)
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "twgate {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Runs and asserts failure; returns stderr.
+    pub fn fails(&self, args: &[&str], stdin: &[u8]) -> String {
+        let out = self.run(args, stdin);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            !out.status.success(),
+            "twgate {args:?} should have failed; stderr: {stderr}"
+        );
+        stderr
+    }
+
+    /// Pushes `data` and returns the new backup id.
+    pub fn push(&self, name: &str, data: &[u8], extra: &[&str]) -> String {
+        let mut args = vec!["push", name];
+        args.extend_from_slice(extra);
+        String::from_utf8(self.ok(&args, data))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The files in the store directory of `name`.
+    pub fn stored_files(&self, name: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.store().join(name)) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files
+    }
+
+    pub fn data_file(&self, name: &str, id: &str) -> PathBuf {
+        self.store().join(name).join(format!("{id}.data"))
+    }
+}
+
+pub fn run_with(cmd: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Deterministic bytes that compress somewhat, like a dump: text runs and noise.
+pub fn sample(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x % 3 == 0 {
+            out.extend_from_slice(
+                format!("row {} severity {} status open;", x % 100_000, x % 5).as_bytes(),
+            );
+        } else {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Runs a stock tool, asserting it exists and succeeds; returns stdout.
+pub fn tool(program: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let out = run_with(Command::new(program).args(args), stdin);
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Asserts an error message is one line and names what it should.
+pub fn assert_one_line_error(stderr: &str, needle: &str) {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("twgate: error"))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(
+        lines[0].contains(needle),
+        "error should mention '{needle}': {stderr}"
+    );
+}
