@@ -11,5 +11,6 @@ pub mod paths;
 pub mod pipeline;
 pub mod plan;
 pub mod runtime;
+pub mod signals;
 pub mod storage;
 pub mod ui;

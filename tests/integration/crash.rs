@@ -55,3 +55,46 @@ fn sigkill_mid_push_leaves_no_visible_backup() {
         .count();
     assert_eq!(data_files, 1, "{:?}", env.stored_files("db"));
 }
+
+#[test]
+fn sigterm_mid_push_aborts_and_cleans_up() {
+    let env = TestEnv::new();
+    let mut child = env
+        .cmd()
+        .args(["push", "db"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample(4 << 20, 12)).unwrap();
+    stdin.flush().unwrap();
+    let tmp = env.store().join(".twgate-tmp");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain FFI call on our own child's pid.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    crate::util::assert_one_line_error(&stderr, "interrupted by SIGTERM");
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    assert!(
+        env.stored_files("db").is_empty(),
+        "{:?}",
+        env.stored_files("db")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "partial objects left behind: {leftovers:?}"
+    );
+}

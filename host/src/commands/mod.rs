@@ -56,7 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
-    tokio.block_on(async move {
+    let result = tokio.block_on(async move {
         if let Command::Init(args) = &cli.command {
             return init::init(cli.config.as_deref(), args);
         }
@@ -75,5 +75,10 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Plugins => plugins::plugins(&ctx),
             Command::Init(_) => unreachable!("handled above"),
         }
-    })
+    });
+    // Everything that matters has finished inside `block_on`. What may remain is a blocking
+    // read of stdin that never returns while a producer keeps the pipe open (after a
+    // SIGTERM, say): do not wait for it.
+    tokio.shutdown_timeout(Duration::from_millis(200));
+    result
 }

@@ -39,6 +39,8 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
             args.name
         );
     }
+    // Listen before anything is written, so a stop request always aborts cleanly.
+    let terminated = crate::signals::listen();
     let store = ctx.create_store()?;
     store.check_writable().await?;
     let runtime = ctx.runtime()?;
@@ -73,23 +75,27 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
 
     let mut writer = store.data_writer(&args.name, &id).await?;
     let mut progress = ui::Progress::new("push");
-    let result = pipeline::run(
-        source,
-        stages,
-        &mut StoreSink {
-            store: &store,
-            writer: &mut writer,
-        },
-        |i, o| progress.update(i, o),
-    )
-    .await;
+    let mut sink = StoreSink {
+        store: &store,
+        writer: &mut writer,
+    };
+    let run = pipeline::run(source, stages, &mut sink, |i, o| progress.update(i, o));
+    // SIGINT/SIGTERM (Ctrl-C, a Kubernetes pod stopping) abort cleanly: the partial
+    // object is discarded and the producer command is killed.
+    let result = tokio::select! {
+        result = run => result.map_err(anyhow::Error::new),
+        signal = terminated => Err(anyhow::anyhow!("interrupted by {signal}")),
+    };
     progress.done();
+    drop(sink);
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
             writer.abort().await;
-            return Err(anyhow::Error::new(e)
-                .context(format!("push {} failed; nothing was stored", args.name)));
+            if let Some(child) = &mut child {
+                let _ = child.kill().await;
+            }
+            return Err(e.context(format!("push {} failed; nothing was stored", args.name)));
         }
     };
     let exit_status = match &mut child {
