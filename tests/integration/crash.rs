@@ -1,9 +1,48 @@
-//! A push killed with SIGKILL halfway leaves no backup visible to list, pull or @latest.
+//! A push stopped halfway (SIGKILL, SIGTERM) leaves no backup visible to list, pull or
+//! @latest; SIGTERM also cleans up its partial object.
 
 use crate::util::{sample, TestEnv};
 use std::io::Write;
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `push db`, feeds it `mib` MiB, and returns once its data object is being
+/// written, with its stdin still open (the push is mid-stream).
+fn push_midway(env: &TestEnv, mib: usize) -> (Child, ChildStdin) {
+    let mut child = env
+        .cmd()
+        .args(["push", "db"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let chunk = sample(1 << 20, 10);
+    for _ in 0..mib {
+        stdin.write_all(&chunk).unwrap();
+    }
+    stdin.flush().unwrap();
+    let tmp = env.store().join(".twgate-tmp");
+    let writing = || {
+        std::fs::read_dir(&tmp)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.file_name().to_string_lossy().contains(".data"))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !writing() {
+        assert!(
+            Instant::now() < deadline,
+            "the push never started writing its object"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    (child, stdin)
+}
 
 #[test]
 fn sigkill_mid_push_leaves_no_visible_backup() {
@@ -11,32 +50,9 @@ fn sigkill_mid_push_leaves_no_visible_backup() {
     let earlier = sample(100_000, 9);
     env.push("db", &earlier, &[]);
 
-    let mut child = env
-        .cmd()
-        .args(["push", "db"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let chunk = sample(1 << 20, 10);
-    for _ in 0..16 {
-        stdin.write_all(&chunk).unwrap();
-    }
-    stdin.flush().unwrap();
-    // Let the pipeline move those bytes into the store, then kill it with the input still open.
-    let tmp = env.store().join(".twgate-tmp");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let (mut child, stdin) = push_midway(&env, 16);
     child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    assert!(!child.wait().unwrap().success());
     drop(stdin);
 
     let list: serde_json::Value =
@@ -59,24 +75,7 @@ fn sigkill_mid_push_leaves_no_visible_backup() {
 #[test]
 fn sigterm_mid_push_aborts_and_cleans_up() {
     let env = TestEnv::new();
-    let mut child = env
-        .cmd()
-        .args(["push", "db"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&sample(4 << 20, 12)).unwrap();
-    stdin.flush().unwrap();
-    let tmp = env.store().join(".twgate-tmp");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0) == 0
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (child, stdin) = push_midway(&env, 4);
     // SAFETY: plain FFI call on our own child's pid.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -90,6 +89,7 @@ fn sigterm_mid_push_aborts_and_cleans_up() {
         "{:?}",
         env.stored_files("db")
     );
+    let tmp = env.store().join(".twgate-tmp");
     let leftovers: Vec<_> = std::fs::read_dir(&tmp)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();

@@ -11,6 +11,27 @@ use twgate::runtime::Direction;
 const PASSPHRASE_VAR: &str = "TWGATE_TEST_PASSPHRASE";
 const PASSPHRASE: &str = "interop passphrase 7f3a";
 
+/// `push db --encrypt ENCRYPT --passphrase-env VAR` with the test passphrase; asserts success.
+fn push_with_passphrase(env: &TestEnv, encrypt: &str, data: &[u8]) -> std::process::Output {
+    let out = run_with(
+        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
+            "push",
+            "db",
+            "--encrypt",
+            encrypt,
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ]),
+        data,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 #[test]
 fn zstd_cli_output_decodes_with_the_plugin() {
     let data = sample(2_000_000, 20);
@@ -133,22 +154,7 @@ fn age_recipients_file_and_wrong_identity() {
 fn age_passphrase_mode_never_leaks_the_passphrase() {
     let env = TestEnv::new();
     let data = sample(300_000, 22);
-    let out = run_with(
-        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
-            "push",
-            "db",
-            "--encrypt",
-            "age",
-            "--passphrase-env",
-            PASSPHRASE_VAR,
-        ]),
-        &data,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = push_with_passphrase(&env, "age", &data);
     let pulled = run_with(
         env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
             "pull",
@@ -309,22 +315,7 @@ fn openpgp_passphrase_both_ways() {
     let env = TestEnv::new();
     let gpg = Gpg::new();
     let data = sample(1_200_000, 23);
-    let out = run_with(
-        env.cmd().env(PASSPHRASE_VAR, PASSPHRASE).args([
-            "push",
-            "db",
-            "--encrypt",
-            "openpgp",
-            "--passphrase-env",
-            PASSPHRASE_VAR,
-        ]),
-        &data,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = push_with_passphrase(&env, "openpgp", &data);
     let raw = env.ok(&["pull", "db", "--raw"], b"");
     let pass_file = env.path("pass");
     std::fs::write(&pass_file, PASSPHRASE).unwrap();
