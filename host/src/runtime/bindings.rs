@@ -8,4 +8,5 @@ wasmtime::component::bindgen!({
     world: "transform-plugin",
 });
 
+pub use exports::twgate::plugin::transform::GuestStage;
 pub use twgate::plugin::types::{Direction, Param, PluginError, PluginInfo};

@@ -188,42 +188,34 @@ impl Stage {
     /// Feeds one chunk; returns the output that is ready. Call `drain` until it returns
     /// nothing before the next `push` or `finish`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
-        let (bindings, resource) = (&self.bindings, self.resource);
-        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings
-                .twgate_plugin_transform()
-                .stage()
-                .call_push(store, resource, chunk)
-        })?;
-        self.checked(out)
+        self.output_call(|stage, store, resource| stage.call_push(store, resource, chunk))
     }
 
     /// Output the plugin held back from the last call; empty when there is none.
     pub fn drain(&mut self) -> Result<Vec<u8>, StageError> {
-        let (bindings, resource) = (&self.bindings, self.resource);
-        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings
-                .twgate_plugin_transform()
-                .stage()
-                .call_drain(store, resource)
-        })?;
-        self.checked(out)
+        self.output_call(|stage, store, resource| stage.call_drain(store, resource))
     }
 
     /// Ends the stream; returns the last output (then `drain` until empty).
     pub fn finish(&mut self) -> Result<Vec<u8>, StageError> {
-        let (bindings, resource) = (&self.bindings, self.resource);
-        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
-            bindings
-                .twgate_plugin_transform()
-                .stage()
-                .call_finish(store, resource)
-        })?;
-        self.checked(out)
+        self.output_call(|stage, store, resource| stage.call_finish(store, resource))
     }
 
-    fn checked(&self, out: Result<Vec<u8>, PluginError>) -> Result<Vec<u8>, StageError> {
-        let out = out.map_err(|e| StageError::from_plugin(&self.plugin, e))?;
+    /// One guarded call that returns output: maps the plugin's error and enforces the
+    /// per-call output limit.
+    fn output_call(
+        &mut self,
+        call: impl FnOnce(
+            &bindings::GuestStage,
+            &mut Store<StageState>,
+            ResourceAny,
+        ) -> wasmtime::Result<Result<Vec<u8>, PluginError>>,
+    ) -> Result<Vec<u8>, StageError> {
+        let (bindings, resource) = (&self.bindings, self.resource);
+        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            call(&bindings.twgate_plugin_transform().stage(), store, resource)
+        })?
+        .map_err(|e| StageError::from_plugin(&self.plugin, e))?;
         if out.len() > self.limits.output_bytes {
             return Err(StageError::OutputLimit {
                 plugin: self.plugin.clone(),
