@@ -108,13 +108,6 @@ impl Manifest {
             .collect::<Vec<_>>()
             .join("+")
     }
-
-    /// Whether any stage encrypts.
-    pub fn is_encrypted(&self) -> bool {
-        self.pipeline
-            .iter()
-            .any(|s| s.plugin == "age" || s.plugin == "openpgp")
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

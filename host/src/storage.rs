@@ -308,10 +308,6 @@ pub struct DataWriter {
 }
 
 impl DataWriter {
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     pub async fn write(&mut self, store: &Store, chunk: bytes::Bytes) -> Result<(), StorageError> {
         let writer = self.writer.as_mut().expect("write after commit or abort");
         writer
