@@ -315,7 +315,7 @@ fn openpgp_passphrase_both_ways() {
     let env = TestEnv::new();
     let gpg = Gpg::new();
     let data = sample(1_200_000, 23);
-    let out = push_with_passphrase(&env, "openpgp", &data);
+    push_with_passphrase(&env, "openpgp", &data);
     let raw = env.ok(&["pull", "db", "--raw"], b"");
     let pass_file = env.path("pass");
     std::fs::write(&pass_file, PASSPHRASE).unwrap();
