@@ -13,10 +13,22 @@ build:
 demo: build
     bash tests/scripts/demo.sh
 
-# The whole test suite: plugin unit tests (native) and the host's unit and integration tests.
+# The whole test suite: plugin unit tests (native), then the host's unit and integration
+# tests against S3, GCS and Azure servers started on loopback (and stopped afterwards).
 test:
+    #!/usr/bin/env bash
+    set -euo pipefail
     cargo test --release --locked --manifest-path plugins/Cargo.toml --target-dir target/plugins-native
+    cargo test --release --locked --no-run
+    trap 'bash tests/scripts/servers.sh stop' EXIT
+    bash tests/scripts/servers.sh start
+    set -a; source target/test-servers/env; set +a
     cargo test --release --locked
+
+# Start the test storage servers and print the file to `source` for their settings.
+servers:
+    bash tests/scripts/servers.sh start
+    @bash tests/scripts/servers.sh env
 
 # The benchmark table: twgate against the stock tools on the same input, same run.
 bench: build

@@ -41,6 +41,8 @@ pub enum Command {
     List(ListArgs),
     /// Read a backup back through the inverse pipeline and check both checksums
     Verify(VerifyArgs),
+    /// Remove what interrupted pushes left behind: partial objects, unfinished uploads
+    Prune(PruneArgs),
     /// List the built-in plugins
     Plugins,
     /// Write a configuration with a fresh age identity, so backups are encrypted by default
@@ -126,6 +128,41 @@ pub struct VerifyArgs {
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove data no manifest points at, staging files and unfinished S3 multipart uploads
+    #[arg(long)]
+    pub orphans: bool,
+    /// Only what is older than this, so a running push is never touched (e.g. 30m, 6h, 2d)
+    #[arg(long, default_value = "24h", value_parser = parse_age, value_name = "AGE")]
+    pub grace: std::time::Duration,
+    /// Show what would be removed; remove nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+/// `90s`, `30m`, `6h`, `2d` (a bare number is seconds).
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not an age: use e.g. 30m, 6h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("unknown unit in '{text}': use s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    ))
 }
 
 #[derive(Debug, Args)]

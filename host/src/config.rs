@@ -27,7 +27,106 @@ pub struct Config {
     pub plugin_memory_mib: Option<usize>,
     /// Time limit per plugin call, seconds.
     pub plugin_timeout_secs: Option<u64>,
+    /// S3 and S3-compatible stores (`s3://`); unset keys fall back to the AWS environment.
+    #[serde(default, skip_serializing_if = "S3Config::is_empty")]
+    pub s3: S3Config,
+    /// Google Cloud Storage (`gs://`); unset keys fall back to the Google environment.
+    #[serde(default, skip_serializing_if = "GcsConfig::is_empty")]
+    pub gcs: GcsConfig,
+    /// Azure Blob Storage (`azblob://`); unset keys fall back to the Azure environment.
+    #[serde(default, skip_serializing_if = "AzblobConfig::is_empty")]
+    pub azblob: AzblobConfig,
+    /// How data moves to and from object stores.
+    #[serde(default, skip_serializing_if = "TransferConfig::is_empty")]
+    pub transfer: TransferConfig,
 }
+
+/// A credential read from the config file: usable, never shown (`Debug` prints a mask).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `[s3]`: as `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`, `AWS_PROFILE`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub session_token: Option<Secret>,
+    pub profile: Option<String>,
+    /// Address buckets as `BUCKET.endpoint` instead of `endpoint/BUCKET`.
+    #[serde(default)]
+    pub virtual_host_style: bool,
+}
+
+/// `[gcs]`: as `GOOGLE_APPLICATION_CREDENTIALS` and `STORAGE_EMULATOR_HOST`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    pub endpoint: Option<String>,
+    pub credential_path: Option<PathBuf>,
+    /// Send unsigned requests (emulators only).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// `[azblob]`: as `AZURE_STORAGE_CONNECTION_STRING`, or `AZURE_STORAGE_ACCOUNT` +
+/// `AZURE_STORAGE_KEY` (+ `AZURE_STORAGE_ENDPOINT`), or `AZURE_STORAGE_SAS_TOKEN`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzblobConfig {
+    pub connection_string: Option<Secret>,
+    pub account: Option<String>,
+    pub key: Option<Secret>,
+    pub sas_token: Option<Secret>,
+    pub endpoint: Option<String>,
+}
+
+/// `[transfer]`: part sizes, concurrency, retries and timeouts for object stores.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferConfig {
+    /// First part size in MiB (default 8); parts grow as a stream grows.
+    pub part_size_mib: Option<u64>,
+    /// Parts uploaded (or ranges read ahead) at once (default 4).
+    pub concurrency: Option<usize>,
+    /// Retries of a temporary failure per request (default 4).
+    pub retries: Option<usize>,
+    /// Seconds a request may make no progress before it is retried (default 60).
+    pub timeout_secs: Option<u64>,
+}
+
+macro_rules! impl_is_empty {
+    ($($t:ty),*) => {$(
+        impl $t {
+            pub fn is_empty(&self) -> bool {
+                *self == <$t>::default()
+            }
+        }
+    )*};
+}
+impl_is_empty!(S3Config, GcsConfig, AzblobConfig, TransferConfig);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -62,6 +161,11 @@ impl Config {
         for identity in &mut config.identities {
             if identity.is_relative() {
                 *identity = base.join(&*identity);
+            }
+        }
+        if let Some(path) = &mut config.gcs.credential_path {
+            if path.is_relative() {
+                *path = base.join(&*path);
             }
         }
         Ok((config, Some(path)))

@@ -245,6 +245,6 @@ fn store_flag_overrides_env_and_fs_urls_work() {
     assert_one_line_error(&env.fails(&["pull", "db"], b""), "does not exist");
     assert_one_line_error(
         &env.fails(&["--store", "ftp://x/y", "list"], b""),
-        "not supported",
+        "is not valid",
     );
 }

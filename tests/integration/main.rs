@@ -2,10 +2,15 @@
 //! They run the real `twgate` binary and real plugins; PostgreSQL and the stock tools
 //! (`zstd`, `age`, `gpg`) are required, and a missing one fails the test, never skips it.
 
+mod backends;
 mod cli;
 mod crash;
+mod fault_proxy;
 mod interop;
 mod memory;
 mod plugins;
 mod postgres;
+mod store_behaviour;
+mod store_errors;
+mod store_faults;
 mod util;

@@ -15,7 +15,7 @@ const LIMIT_KIB: u64 = 150 * 1024;
 
 /// Runs twgate with `args` under GNU time, feeds it `input` bytes of a generated stream,
 /// drains its stdout; returns (exit ok, bytes out, peak RSS in KiB).
-fn run_measured(env: &TestEnv, args: &[&str], input: u64) -> (bool, u64, u64) {
+pub fn run_measured(env: &TestEnv, args: &[&str], input: u64) -> (bool, u64, u64) {
     let report = env.path(&format!("rss-{}", args[0]));
     let twgate = env.cmd().get_program().to_owned();
     let cmd = env.cmd();
@@ -91,4 +91,30 @@ fn two_gib_push_and_pull_in_bounded_memory() {
     );
     assert!(push_rss < LIMIT_KIB, "push peak RSS {push_rss} KiB");
     assert!(pull_rss < LIMIT_KIB, "pull peak RSS {pull_rss} KiB");
+}
+
+/// Issue 3's bound for object stores: 1 GiB through S3 multipart uploads (8 MiB parts, 4
+/// in flight) and ranged read-ahead, under 200 MiB.
+#[test]
+fn one_gib_push_and_pull_through_s3_in_bounded_memory() {
+    const S3_TOTAL: u64 = 1 << 30;
+    const S3_LIMIT_KIB: u64 = 200 * 1024;
+    let env = crate::backends::Backend::S3.env();
+    env.ok(&["plugins"], b"");
+    let (ok, _, push_rss) = run_measured(
+        &env,
+        &["push", "big", "--quiet", "--compress", "none"],
+        S3_TOTAL,
+    );
+    assert!(ok, "push failed");
+    let (ok, pulled, pull_rss) = run_measured(&env, &["pull", "big", "--quiet"], 0);
+    assert!(ok, "pull failed");
+    assert_eq!(pulled, S3_TOTAL);
+    eprintln!(
+        "S3 peak RSS: push {} MiB, pull {} MiB",
+        push_rss / 1024,
+        pull_rss / 1024
+    );
+    assert!(push_rss < S3_LIMIT_KIB, "push peak RSS {push_rss} KiB");
+    assert!(pull_rss < S3_LIMIT_KIB, "pull peak RSS {pull_rss} KiB");
 }

@@ -12,16 +12,51 @@ pub fn cache_dir() -> PathBuf {
 /// A private store, config and data home for one test.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
+    /// `TWGATE_STORE`: the local `store` directory unless the test chose a remote store.
+    pub store_url: String,
+    /// Extra environment for twgate (a remote store's endpoint and credentials).
+    pub vars: Vec<(String, String)>,
 }
+
+/// Cloud settings a developer's shell may hold; a test never inherits them.
+const CLOUD_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "STORAGE_EMULATOR_HOST",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_ENDPOINT",
+];
 
 impl TestEnv {
     pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new()
+            .prefix("twgate-test-")
+            .tempdir()
+            .unwrap();
+        let store_url = dir.path().join("store").to_string_lossy().into_owned();
         TestEnv {
-            dir: tempfile::Builder::new()
-                .prefix("twgate-test-")
-                .tempdir()
-                .unwrap(),
+            dir,
+            store_url,
+            vars: Vec::new(),
         }
+    }
+
+    /// Writes `text` as this environment's config file (`TWGATE_CONFIG`).
+    pub fn config(&mut self, text: &str) {
+        let path = self.path("twgate.toml");
+        std::fs::write(&path, text).unwrap();
+        self.vars
+            .push(("TWGATE_CONFIG".into(), path.to_string_lossy().into_owned()));
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -35,12 +70,18 @@ impl TestEnv {
     /// `twgate` with this environment's store, config and cache; no inherited config.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_twgate"));
-        cmd.env("TWGATE_STORE", self.store())
+        cmd.env("TWGATE_STORE", &self.store_url)
             .env("XDG_DATA_HOME", self.path("data"))
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_CACHE_HOME", cache_dir().parent().unwrap())
             .env("HOME", self.dir.path())
             .env_remove("TWGATE_CONFIG");
+        for var in CLOUD_VARS {
+            cmd.env_remove(var);
+        }
+        for (key, value) in &self.vars {
+            cmd.env(key, value);
+        }
         cmd
     }
 
@@ -124,7 +165,7 @@ pub fn sample(len: usize, seed: u64) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 3 == 0 {
+        if x.is_multiple_of(3) {
             out.extend_from_slice(
                 format!("row {} severity {} status open;", x % 100_000, x % 5).as_bytes(),
             );

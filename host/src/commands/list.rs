@@ -10,7 +10,7 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
     if let Some(name) = &args.name {
         storage::validate_name(name)?;
     }
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let manifests = store.manifests(args.name.as_deref()).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&manifests)?);

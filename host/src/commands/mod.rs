@@ -3,13 +3,14 @@
 mod init;
 mod list;
 mod plugins;
+mod prune;
 mod pull;
 mod push;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
 use crate::runtime::{Limits, Runtime};
-use crate::storage::Store;
+use crate::storage::{Store, StoreSettings};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,13 +25,17 @@ pub struct Context {
 
 impl Context {
     /// Opens the store for reading: it must exist.
-    pub fn open_store(&self) -> Result<Store> {
-        Ok(Store::open(self.store_url(), false)?)
+    pub async fn open_store(&self) -> Result<Store> {
+        Ok(Store::open(self.store_url(), &self.store_settings(), false).await?)
     }
 
     /// Opens the store for writing, creating a local store's directory.
-    pub fn create_store(&self) -> Result<Store> {
-        Ok(Store::open(self.store_url(), true)?)
+    pub async fn create_store(&self) -> Result<Store> {
+        Ok(Store::open(self.store_url(), &self.store_settings(), true).await?)
+    }
+
+    fn store_settings(&self) -> StoreSettings {
+        StoreSettings::from_config(&self.config)
     }
 
     fn store_url(&self) -> Option<&str> {
@@ -72,6 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Pull(args) => pull::pull(&ctx, args).await,
             Command::Verify(args) => pull::verify(&ctx, args).await,
             Command::List(args) => list::list(&ctx, args).await,
+            Command::Prune(args) => prune::prune(&ctx, args).await,
             Command::Plugins => plugins::plugins(&ctx),
             Command::Init(_) => unreachable!("handled above"),
         }

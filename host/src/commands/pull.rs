@@ -57,7 +57,7 @@ async fn decoder(
     raw: bool,
 ) -> Result<(Store, Manifest, Vec<crate::runtime::Stage>)> {
     let backup = BackupRef::parse(spec)?;
-    let store = ctx.open_store()?;
+    let store = ctx.open_store().await?;
     let manifest = store.resolve(&backup).await?;
     if raw {
         return Ok((store, manifest, Vec::new()));

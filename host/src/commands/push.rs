@@ -41,7 +41,7 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     }
     // Listen before anything is written, so a stop request always aborts cleanly.
     let terminated = crate::signals::listen();
-    let store = ctx.create_store()?;
+    let store = ctx.create_store().await?;
     store.check_writable().await?;
     let runtime = ctx.runtime()?;
     let mut stages = Vec::new();
@@ -87,7 +87,6 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         signal = terminated => Err(anyhow::anyhow!("interrupted by {signal}")),
     };
     progress.done();
-    drop(sink);
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {

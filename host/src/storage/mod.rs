@@ -1,4 +1,5 @@
-//! The store: where stored objects and manifests live, through one OpenDAL `Operator`.
+//! The store: where stored objects and manifests live, through one OpenDAL `Operator`,
+//! whatever the backend (a local directory, S3, GCS or Azure Blob).
 //!
 //! Layout under the store's root, for a backup `NAME` with id `ID`:
 //! - `NAME/ID.data`: the stored bytes (the dump after every pipeline stage);
@@ -8,10 +9,22 @@
 //! never finished (no manifest) is invisible. Writes go through `DataWriter`, which aborts
 //! unless `commit` is called.
 
+mod backends;
+mod errors;
+mod location;
+mod orphans;
+mod s3_uploads;
+mod upload;
+
+pub use backends::{StoreSettings, Transfer};
+pub use location::Location;
+pub use orphans::{Orphan, OrphanKind};
+pub use upload::{part_size, DataWriter};
+
 use crate::manifest::{Manifest, ManifestError};
 use futures::{Stream, StreamExt};
 use opendal::{ErrorKind, Operator};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 const DATA_SUFFIX: &str = ".data";
@@ -20,8 +33,10 @@ const TMP_DIR: &str = ".twgate-tmp";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("store URL '{url}' is not supported: use a directory path or fs:///absolute/path")]
-    UnsupportedUrl { url: String },
+    #[error(transparent)]
+    BadUrl(#[from] location::BadUrl),
+    #[error(transparent)]
+    Setup(#[from] backends::SetupError),
     #[error("no store given and no home directory to put the default store in: pass --store or set TWGATE_STORE")]
     NoDefault,
     #[error("cannot {action} {path} in store {store}: {hint}")]
@@ -31,7 +46,7 @@ pub enum StorageError {
         store: String,
         hint: String,
         /// Kept for debugging; the hint already says what matters, so it is not a `source`.
-        cause: opendal::Error,
+        cause: Box<opendal::Error>,
     },
     #[error("cannot create store directory {store}: {source}")]
     Create {
@@ -114,17 +129,43 @@ pub fn new_id(at: jiff::Timestamp) -> String {
 /// A store, opened.
 pub struct Store {
     op: Operator,
+    place: Location,
     /// How to name this store in messages (never holds credentials).
     location: String,
+    transfer: Transfer,
+    /// For S3 only: lists and aborts unfinished multipart uploads.
+    s3_uploads: Option<s3_uploads::S3Uploads>,
 }
 
 impl Store {
     /// Opens the store named by `url`, or the default store when `None`. A local store's
-    /// directory is created when `create` is set (for writing), and must exist otherwise.
-    pub fn open(url: Option<&str>, create: bool) -> Result<Store, StorageError> {
-        let root: PathBuf = match url {
-            None => crate::paths::default_store().ok_or(StorageError::NoDefault)?,
-            Some(url) => parse_fs_url(url)?,
+    /// directory is created when `create` is set (for writing), and must exist otherwise;
+    /// a bucket or container is never created.
+    pub async fn open(
+        url: Option<&str>,
+        settings: &StoreSettings,
+        create: bool,
+    ) -> Result<Store, StorageError> {
+        let place = match url {
+            None => Location::Fs {
+                root: crate::paths::default_store().ok_or(StorageError::NoDefault)?,
+            },
+            Some(url) => Location::parse(url)?,
+        };
+        let transfer = Transfer::from_config(&settings.transfer);
+        let root: PathBuf = match &place {
+            Location::Fs { root } => root.clone(),
+            remote => {
+                let (op, s3_uploads) =
+                    backends::remote_operator(remote, settings, &transfer).await?;
+                return Ok(Store {
+                    op,
+                    s3_uploads,
+                    location: remote.to_string(),
+                    place: remote.clone(),
+                    transfer,
+                });
+            }
         };
         let root = std::path::absolute(&root).unwrap_or(root);
         let root_str = root.to_string_lossy().to_string();
@@ -139,11 +180,15 @@ impl Store {
         let builder = opendal::services::Fs::default()
             .root(&root_str)
             .atomic_write_dir(&root.join(TMP_DIR).to_string_lossy());
-        let op = Operator::new(builder)
-            .map_err(|source| io_error("open", &root_str, &root_str, source))?;
+        let place = Location::Fs { root: root.clone() };
+        let op =
+            Operator::new(builder).map_err(|source| io_error("open", &root_str, &place, source))?;
         Ok(Store {
             op,
             location: root_str,
+            place,
+            transfer,
+            s3_uploads: None,
         })
     }
 
@@ -153,16 +198,16 @@ impl Store {
     }
 
     fn err(&self, action: &'static str, path: &str, source: opendal::Error) -> StorageError {
-        io_error(action, path, &self.location, source)
+        io_error(action, path, &self.place, source)
     }
 
     /// Fails early, before a dump starts, if the store cannot be written.
     pub async fn check_writable(&self) -> Result<(), StorageError> {
-        let probe = format!("{TMP_DIR}/probe-{}", std::process::id());
+        let probe = format!("{TMP_DIR}/probe-{}", new_id(jiff::Timestamp::now()));
         self.op
             .write(&probe, Vec::<u8>::new())
             .await
-            .map_err(|e| self.err("write", "", e))?;
+            .map_err(|e| self.err("write", &probe, e))?;
         let _ = self.op.delete(&probe).await;
         Ok(())
     }
@@ -170,15 +215,20 @@ impl Store {
     /// Starts writing the data object of backup `name`/`id`.
     pub async fn data_writer(&self, name: &str, id: &str) -> Result<DataWriter, StorageError> {
         let path = data_path(name, id);
-        let writer = self
-            .op
-            .writer(&path)
-            .await
-            .map_err(|e| self.err("write", &path, e))?;
-        Ok(DataWriter {
-            writer: Some(writer),
-            path,
-        })
+        let mut write = self.op.writer_with(&path);
+        let mut part_base = None;
+        if !self.place.is_local() {
+            write = write.concurrent(self.transfer.concurrency);
+            part_base = Some(self.transfer.part_size);
+        }
+        if matches!(self.place, Location::Gcs { .. }) {
+            // GCS streams through a resumable upload (the JSON API) only for conditional
+            // writes; its default, the XML multipart API, is missing from emulators. A new
+            // backup id never exists, so the condition costs nothing.
+            write = write.if_not_exists(true);
+        }
+        let writer = write.await.map_err(|e| self.err("write", &path, e))?;
+        Ok(DataWriter::new(writer, path, part_base))
     }
 
     /// Writes a manifest; this is what makes the backup exist.
@@ -208,7 +258,9 @@ impl Store {
         };
         let entries = match self.op.list_with(&dir).recursive(true).await {
             Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            // A local store lists a missing directory as NotFound; an object store lists
+            // a missing prefix as empty, so NotFound there means the bucket is missing.
+            Err(e) if e.kind() == ErrorKind::NotFound && self.place.is_local() => Vec::new(),
             Err(e) => return Err(self.err("list", &dir, e)),
         };
         let mut manifests = Vec::new();
@@ -279,58 +331,44 @@ impl Store {
         StorageError,
     > {
         let path = manifest.stored.object.clone();
-        let reader = self
-            .op
-            .reader_with(&path)
-            .chunk(4 << 20)
-            .await
-            .map_err(|e| self.err("read", &path, e))?;
+        let mut read = self.op.reader_with(&path);
+        if self.place.is_local() {
+            read = read.chunk(4 << 20);
+        } else {
+            // Read ahead: several ranged GETs in flight, so a pull is not latency-bound.
+            read = read
+                .chunk(self.transfer.part_size)
+                .concurrent(self.transfer.concurrency);
+        }
+        let reader = read.await.map_err(|e| self.err("read", &path, e))?;
         let stream = reader
-            .into_bytes_stream(..)
+            .into_bytes_stream(0..manifest.stored.size)
             .await
             .map_err(|e| self.err("read", &path, e))?;
         let store = self.location.clone();
+        let place = self.place.clone();
         Ok(stream.map(move |item| {
-            item.map_err(|source| StorageError::Read {
-                path: path.clone(),
-                store: store.clone(),
-                source,
+            item.map_err(|source| {
+                // OpenDAL's error rides inside the io::Error; its Display holds the
+                // request URI, so it becomes a hint instead.
+                match source
+                    .into_inner()
+                    .map(|inner| inner.downcast::<opendal::Error>())
+                {
+                    Some(Ok(err)) => io_error("read", &path, &place, *err),
+                    Some(Err(other)) => StorageError::Read {
+                        path: path.clone(),
+                        store: store.clone(),
+                        source: std::io::Error::other(other),
+                    },
+                    None => StorageError::Read {
+                        path: path.clone(),
+                        store: store.clone(),
+                        source: std::io::Error::other("read failed"),
+                    },
+                }
             })
         }))
-    }
-}
-
-/// The data object being written by a push. Dropping it without `commit` leaves only an
-/// invisible partial object (no manifest points at it); `abort` also removes that.
-pub struct DataWriter {
-    writer: Option<opendal::Writer>,
-    path: String,
-}
-
-impl DataWriter {
-    pub async fn write(&mut self, store: &Store, chunk: bytes::Bytes) -> Result<(), StorageError> {
-        let writer = self.writer.as_mut().expect("write after commit or abort");
-        writer
-            .write(chunk)
-            .await
-            .map_err(|e| store.err("write", &self.path, e))
-    }
-
-    /// Completes the object. It is still invisible until its manifest is written.
-    pub async fn commit(mut self, store: &Store) -> Result<(), StorageError> {
-        let mut writer = self.writer.take().expect("commit once");
-        writer
-            .close()
-            .await
-            .map_err(|e| store.err("write", &self.path, e))?;
-        Ok(())
-    }
-
-    /// Discards the object.
-    pub async fn abort(mut self) {
-        if let Some(mut writer) = self.writer.take() {
-            let _ = writer.abort().await;
-        }
     }
 }
 
@@ -342,38 +380,17 @@ pub fn manifest_path(name: &str, id: &str) -> String {
     format!("{name}/{id}{MANIFEST_SUFFIX}")
 }
 
-fn parse_fs_url(url: &str) -> Result<PathBuf, StorageError> {
-    if let Some(path) = url.strip_prefix("fs://") {
-        if path.starts_with('/') {
-            return Ok(PathBuf::from(path));
-        }
-        return Err(StorageError::UnsupportedUrl { url: url.into() });
-    }
-    if url.contains("://") {
-        return Err(StorageError::UnsupportedUrl { url: url.into() });
-    }
-    Ok(Path::new(url).to_path_buf())
-}
-
-fn io_error(action: &'static str, path: &str, store: &str, source: opendal::Error) -> StorageError {
-    let hint = match source.kind() {
-        ErrorKind::PermissionDenied => {
-            "permission denied; check the owner and mode of the store, or choose another --store"
-                .to_string()
-        }
-        ErrorKind::NotFound => "not found".to_string(),
-        ErrorKind::ConfigInvalid => "the store's configuration is invalid".to_string(),
-        _ => first_line(&source.to_string()),
-    };
+fn io_error(
+    action: &'static str,
+    path: &str,
+    place: &Location,
+    source: opendal::Error,
+) -> StorageError {
     StorageError::Io {
         action,
         path: path.into(),
-        store: store.into(),
-        hint,
-        cause: source,
+        store: place.to_string(),
+        hint: errors::hint(&source, place, action),
+        cause: Box::new(source),
     }
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
 }
