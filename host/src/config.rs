@@ -107,7 +107,7 @@ pub struct AzblobConfig {
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferConfig {
-    /// First part size in MiB (default 8); parts grow as a stream grows.
+    /// First part size in MiB (default 8, 5 to 4000); parts grow as a stream grows.
     pub part_size_mib: Option<u64>,
     /// Parts uploaded (or ranges read ahead) at once (default 4).
     pub concurrency: Option<usize>,

@@ -10,7 +10,7 @@ scale=${BENCH_SCALE:-70}
 work=$(mktemp -d /tmp/twgate-bench.XXXXXX)
 chmod 755 "$work"
 port=$((20000 + RANDOM % 20000))
-trap 'pg_stop "$work/pg"; rm -rf "$work"' EXIT
+trap 'pg_stop "$work/pg"; bash tests/scripts/servers.sh stop; rm -rf "$work"' EXIT
 export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config TWGATE_STORE=$work/store
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/target/twgate-cache}
 
@@ -35,9 +35,27 @@ measure() {
   echo "$name $secs $rss"
 }
 
+# table LABEL SIZE STORED RESULT...: one table; each twgate row is compared with the stock
+# row before it.
+table() {
+  local label=$1 size=$2 stored=$3 stock_rate="" r name rest secs rss rate ratio; shift 3
+  printf '\n%s: %s bytes in; %s\n\n' "$label" "$size" "$stored"
+  printf '| %-34s | %8s | %9s | %10s | %16s |\n' "pipeline" "seconds" "MB/s" "peak RSS" "vs stock"
+  printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "----------" "-----------" "------------" "------------------"
+  for r in "$@"; do
+    name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
+    rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / (s > 0 ? s : 0.001) }')
+    case $name in
+      stock:*) stock_rate=$rate; ratio="1.00x (baseline)" ;;
+      *) ratio=$(awk -v a="$rate" -v b="$stock_rate" 'BEGIN { printf "%.2fx", a / b }') ;;
+    esac
+    printf '| %-34s | %8s | %9s | %7s MiB | %16s |\n' "$name" "$secs" "$rate" "$((rss / 1024))" "$ratio"
+  done
+}
+
 # run_set LABEL INPUT: every pipeline on one input, then its table.
 run_set() {
-  local label=$1 input=$2 size results=() stock_rate="" r name rest secs rss rate ratio
+  local label=$1 input=$2 size results=()
   size=$(stat -c %s "$input")
   rm -rf "$TWGATE_STORE"
   results+=("$(measure "stock: zstd -3 | age -r" "zstd -3 -q -c < '$input' | age -r $recipient > '$work/stock.age'")")
@@ -46,19 +64,37 @@ run_set() {
   results+=("$(measure "twgate pull zstd:3+age" "'$TWGATE' -q pull bench -i '$work/key.txt' > /dev/null")")
   results+=("$(measure "stock: zstd -3" "zstd -3 -q -c < '$input' > /dev/null")")
   results+=("$(measure "twgate push zstd:3" "'$TWGATE' -q push bench-zstd < '$input'")")
-  printf '\n%s: %s bytes in; stored: twgate %s, stock %s bytes\n\n' "$label" "$size" \
-    "$(stat -c %s "$TWGATE_STORE"/bench/*.data)" "$(stat -c %s "$work/stock.age")"
-  printf '| %-26s | %8s | %9s | %10s | %16s |\n' "pipeline" "seconds" "MB/s" "peak RSS" "vs stock"
-  printf '|%s|%s|%s|%s|%s|\n' "----------------------------" "----------" "-----------" "------------" "------------------"
-  for r in "${results[@]}"; do
-    name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
-    rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / (s > 0 ? s : 0.001) }')
-    case $name in
-      stock:*) stock_rate=$rate; ratio="1.00x (baseline)" ;;
-      *) ratio=$(awk -v a="$rate" -v b="$stock_rate" 'BEGIN { printf "%.2fx", a / b }') ;;
-    esac
-    printf '| %-26s | %8s | %9s | %7s MiB | %16s |\n' "$name" "$secs" "$rate" "$((rss / 1024))" "$ratio"
-  done
+  table "$label" "$size" "stored: twgate $(stat -c %s "$TWGATE_STORE"/bench/*.data), stock $(stat -c %s "$work/stock.age") bytes" "${results[@]}"
+}
+
+# run_s3_set LABEL INPUT: the same pipelines into and out of S3 (SeaweedFS on loopback),
+# next to rclone (Debian) on the same bytes.
+run_s3_set() {
+  local label=$1 input=$2 size results=()
+  size=$(stat -c %s "$input")
+  bash tests/scripts/servers.sh start
+  set -a; source target/test-servers/env; set +a
+  local prefix="bench-$RANDOM"
+  (
+    export TWGATE_STORE="s3://$TWGATE_TEST_S3_BUCKET/$prefix/twgate" AWS_REGION=us-east-1 \
+      AWS_ENDPOINT_URL=$TWGATE_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=$TWGATE_TEST_S3_ACCESS_KEY \
+      AWS_SECRET_ACCESS_KEY=$TWGATE_TEST_S3_SECRET_KEY
+    export RCLONE_CONFIG=/dev/null RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other \
+      RCLONE_CONFIG_S3_ENDPOINT=$TWGATE_TEST_S3_ENDPOINT RCLONE_CONFIG_S3_REGION=us-east-1 \
+      RCLONE_CONFIG_S3_ACCESS_KEY_ID=$TWGATE_TEST_S3_ACCESS_KEY \
+      RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$TWGATE_TEST_S3_SECRET_KEY
+    unset AWS_CA_BUNDLE
+    local dest="s3:$TWGATE_TEST_S3_BUCKET/$prefix/rclone"
+    results+=("$(measure "stock: rclone rcat" "rclone rcat '$dest/raw' < '$input'")")
+    results+=("$(measure "twgate push to S3 (no stages)" "'$TWGATE' -q push raw --compress none < '$input'")")
+    results+=("$(measure "stock: rclone cat" "rclone cat '$dest/raw' > /dev/null")")
+    results+=("$(measure "twgate pull from S3 (no stages)" "'$TWGATE' -q pull raw > /dev/null")")
+    results+=("$(measure "stock: zstd -3 | age -r | rclone rcat" "zstd -3 -q -c < '$input' | age -r $recipient | rclone rcat '$dest/enc'")")
+    results+=("$(measure "twgate push to S3 zstd:3+age" "'$TWGATE' -q push enc --encrypt age -r $recipient < '$input'")")
+    results+=("$(measure "stock: rclone cat | age -d | zstd -d" "rclone cat '$dest/enc' | age -d -i '$work/key.txt' | zstd -d -q -c > /dev/null")")
+    results+=("$(measure "twgate pull from S3 zstd:3+age" "'$TWGATE' -q pull enc -i '$work/key.txt' > /dev/null")")
+    table "$label" "$size" "S3 (SeaweedFS on 127.0.0.1), twgate defaults: 8 MiB parts, 4 in flight" "${results[@]}"
+  )
 }
 
 run_set "pg_dump -Fc -Z0 of pgbench scale $scale (very compressible: mostly blank filler)" "$input"
@@ -66,3 +102,4 @@ run_set "pg_dump -Fc -Z0 of pgbench scale $scale (very compressible: mostly blan
 head -c $((size * 3 / 4 / 2)) /dev/urandom | base64 -w 0 > "$work/dense.txt"
 rm -f "$input"
 run_set "dense text (base64 of random bytes, half the dump's size)" "$work/dense.txt"
+run_s3_set "dense text into and out of S3" "$work/dense.txt"

@@ -47,7 +47,7 @@ pub struct Transfer {
 impl Transfer {
     pub fn from_config(config: &TransferConfig) -> Transfer {
         Transfer {
-            part_size: (config.part_size_mib.unwrap_or(8).clamp(5, 5120) << 20) as usize,
+            part_size: (config.part_size_mib.unwrap_or(8).clamp(5, 4000) << 20) as usize,
             concurrency: config.concurrency.unwrap_or(4).clamp(1, 64),
             retries: config.retries.unwrap_or(4),
             timeout: Duration::from_secs(config.timeout_secs.unwrap_or(60).max(1)),

@@ -28,6 +28,8 @@ use std::path::PathBuf;
 
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 const DATA_SUFFIX: &str = ".data";
+/// How many manifests `manifests` reads at once.
+const MANIFEST_READS_IN_FLIGHT: usize = 16;
 /// Where the fs service stages writes before renaming them into place.
 const TMP_DIR: &str = ".twgate-tmp";
 
@@ -263,18 +265,32 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound && self.place.is_local() => Vec::new(),
             Err(e) => return Err(self.err("list", &dir, e)),
         };
+        let paths: Vec<String> = entries
+            .iter()
+            .map(|entry| entry.path())
+            .filter(|path| path.ends_with(MANIFEST_SUFFIX) && !path.starts_with(TMP_DIR))
+            .map(str::to_string)
+            .collect();
+        // Manifests are small: fetch several at once, so listing a remote store with many
+        // backups costs a few round trips, not one per backup.
+        let fetched: Vec<(String, Result<opendal::Buffer, opendal::Error>)> =
+            futures::stream::iter(paths)
+                .map(|path| async move {
+                    let bytes = self.op.read(&path).await;
+                    (path, bytes)
+                })
+                .buffer_unordered(MANIFEST_READS_IN_FLIGHT)
+                .collect()
+                .await;
         let mut manifests = Vec::new();
-        for entry in entries {
-            let path = entry.path();
-            if !path.ends_with(MANIFEST_SUFFIX) || path.starts_with(TMP_DIR) {
-                continue;
-            }
-            let bytes = self
-                .op
-                .read(path)
-                .await
-                .map_err(|e| self.err("read", path, e))?;
-            match Manifest::parse(&bytes.to_vec(), path) {
+        for (path, bytes) in fetched {
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                // Deleted since it was listed (a prune running alongside): gone, not broken.
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.err("read", &path, e)),
+            };
+            match Manifest::parse(&bytes.to_vec(), &path) {
                 Ok(m) => manifests.push(m),
                 Err(e) => crate::ui::warn(&format!("skipping {e}")),
             }
