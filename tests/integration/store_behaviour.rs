@@ -13,16 +13,6 @@ fn env_for(backend: Backend) -> TestEnv {
     env
 }
 
-fn list_ids(env: &TestEnv, name: &str) -> Vec<String> {
-    let list: serde_json::Value =
-        serde_json::from_slice(&env.ok(&["list", name, "--json"], b"")).unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// push, list, pull by id and @latest, verify: on several parts with concurrent uploads.
 pub fn round_trip(backend: Backend) {
     let env = env_for(backend);
@@ -31,7 +21,7 @@ pub fn round_trip(backend: Backend) {
     let second = sample(300_000, 2);
     let id1 = env.push("db", &first, &["--compress", "none"]);
     let id2 = env.push("db", &second, &[]);
-    assert_eq!(list_ids(&env, "db"), vec![id1.clone(), id2.clone()]);
+    assert_eq!(env.backup_ids(Some("db")), vec![id1.clone(), id2.clone()]);
     assert_eq!(
         sha256(&env.ok(&["pull", &format!("db@{id1}")], b"")),
         sha256(&first)
@@ -123,7 +113,7 @@ pub fn interrupted(backend: Backend) {
         b"",
     );
     assert!(err.contains("nothing was stored"), "{err}");
-    assert!(list_ids(&env, "db").is_empty());
+    assert!(env.backup_ids(Some("db")).is_empty());
     let leftovers: Vec<String> = raw_paths(&env)
         .into_iter()
         .filter(|p| p.starts_with("db/"))

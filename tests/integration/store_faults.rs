@@ -29,12 +29,6 @@ fn direct(env: &TestEnv) -> TestEnv {
     direct
 }
 
-fn backups(env: &TestEnv) -> usize {
-    let list: serde_json::Value =
-        serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
-    list.as_array().unwrap().len()
-}
-
 #[test]
 fn connections_reset_mid_upload_are_retried() {
     let (env, proxy) = s3_through(
@@ -85,7 +79,7 @@ fn an_upload_that_keeps_failing_is_aborted_and_nothing_is_committed() {
     assert!(proxy.broken() >= 1);
     assert_one_line_error(&err, "nothing was stored");
     let direct = direct(&env);
-    assert_eq!(backups(&direct), 0);
+    assert_eq!(direct.backup_ids(None).len(), 0);
     let leftovers: Vec<String> = raw_paths(&direct)
         .into_iter()
         .filter(|p| p.starts_with("db/"))
@@ -141,7 +135,7 @@ fn sigkill_mid_s3_upload_leaves_nothing_visible_and_prune_aborts_the_upload() {
     env.push("db", &earlier, &[]);
     kill_push_midway(&env, 20, || !pending_s3_uploads(&env).is_empty());
 
-    assert_eq!(backups(&env), 1, "the killed push must not be listed");
+    assert_eq!(env.backup_ids(None).len(), 1, "the killed push must not be listed");
     assert_eq!(
         sha256(&env.ok(&["pull", "db@latest"], b"")),
         sha256(&earlier)
@@ -161,7 +155,7 @@ fn sigkill_mid_s3_upload_leaves_nothing_visible_and_prune_aborts_the_upload() {
     let done = prune(&env, &["--grace", "0s"]);
     assert!(done.contains("removed"), "{done}");
     assert_eq!(pending_s3_uploads(&env), Vec::<String>::new());
-    assert_eq!(backups(&env), 1);
+    assert_eq!(env.backup_ids(None).len(), 1);
 }
 
 #[test]
@@ -174,12 +168,12 @@ fn sigkill_mid_local_push_then_prune_removes_the_staged_file() {
             .any(|p| p.starts_with(".twgate-tmp/") && p.contains(".data"))
     };
     kill_push_midway(&env, 20, staged);
-    assert_eq!(backups(&env), 1);
+    assert_eq!(env.backup_ids(None).len(), 1);
     assert!(staged(), "expected the killed push's staging file");
     let done = prune(&env, &["--grace", "0s"]);
     assert!(done.contains("staging file"), "{done}");
     assert!(!staged());
-    assert_eq!(backups(&env), 1);
+    assert_eq!(env.backup_ids(None).len(), 1);
     // Nothing else is an orphan now.
     let again = env.ok(&["prune", "--orphans", "--grace", "0s"], b"");
     assert!(again.is_empty(), "{}", String::from_utf8_lossy(&again));

@@ -122,6 +122,18 @@ impl TestEnv {
             .to_string()
     }
 
+    /// The ids `twgate list --json` shows, of one name or of all.
+    pub fn backup_ids(&self, name: Option<&str>) -> Vec<String> {
+        let mut args = vec!["list", "--json"];
+        args.extend(name);
+        let list: serde_json::Value = serde_json::from_slice(&self.ok(&args, b"")).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// The files in the store directory of `name`.
     pub fn stored_files(&self, name: &str) -> Vec<PathBuf> {
         let Ok(entries) = std::fs::read_dir(self.store().join(name)) else {
