@@ -166,3 +166,18 @@ fn unusable_store_urls_are_refused() {
     let err = env.fails(&["list"], b"");
     assert_one_line_error(&err, "s3://BUCKET/PREFIX");
 }
+
+#[test]
+fn no_credentials_at_all_is_named() {
+    let mut env = Backend::Gcs.env();
+    env.vars.clear();
+    env.vars.push((
+        "GOOGLE_APPLICATION_CREDENTIALS".into(),
+        "/nonexistent/key.json".into(),
+    ));
+    let err = env.fails(&["list"], b"");
+    assert_one_line_error(
+        &err,
+        "no usable credentials: set GOOGLE_APPLICATION_CREDENTIALS",
+    );
+}

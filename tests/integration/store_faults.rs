@@ -135,7 +135,11 @@ fn sigkill_mid_s3_upload_leaves_nothing_visible_and_prune_aborts_the_upload() {
     env.push("db", &earlier, &[]);
     kill_push_midway(&env, 20, || !pending_s3_uploads(&env).is_empty());
 
-    assert_eq!(env.backup_ids(None).len(), 1, "the killed push must not be listed");
+    assert_eq!(
+        env.backup_ids(None).len(),
+        1,
+        "the killed push must not be listed"
+    );
     assert_eq!(
         sha256(&env.ok(&["pull", "db@latest"], b"")),
         sha256(&earlier)

@@ -41,6 +41,10 @@ pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
         ErrorKind::RangeNotSatisfied => {
             "the stored object is shorter than its manifest says: it was truncated or replaced".into()
         }
+        // reqsign found no credential (none set, or an unreadable credentials file).
+        _ if err.message().contains("signing http request") => format!(
+            "no usable credentials: set {credentials}, or run where a role or metadata server provides them"
+        ),
         ErrorKind::PermissionDenied if location.is_local() => {
             "permission denied; check the owner and mode of the store, or choose another --store"
                 .into()
