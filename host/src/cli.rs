@@ -70,6 +70,9 @@ pub struct KeyArgs {
 pub struct PushArgs {
     /// The backup's name, e.g. the database's
     pub name: String,
+    /// Run a custom plugin first (configured in [plugins.NAME]); NAME or NAME:KEY=VALUE,... (repeatable)
+    #[arg(long = "transform", value_name = "NAME")]
+    pub transforms: Vec<String>,
     /// Compression: zstd[:LEVEL] or none [default: zstd:3]
     #[arg(long, value_name = "ALGO")]
     pub compress: Option<String>,

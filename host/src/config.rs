@@ -4,6 +4,7 @@
 //! so a typo never silently changes what a backup does.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -27,6 +28,12 @@ pub struct Config {
     pub plugin_memory_mib: Option<usize>,
     /// Time limit per plugin call, seconds.
     pub plugin_timeout_secs: Option<u64>,
+    /// Custom transform plugins every push runs first, by name, as `--transform`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<String>,
+    /// Custom plugins by name: `[plugins.NAME]` with `path` and a pinned `sha256`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub plugins: BTreeMap<String, CustomPlugin>,
     /// S3 and S3-compatible stores (`s3://`); unset keys fall back to the AWS environment.
     #[serde(default, skip_serializing_if = "S3Config::is_empty")]
     pub s3: S3Config,
@@ -39,6 +46,22 @@ pub struct Config {
     /// How data moves to and from object stores.
     #[serde(default, skip_serializing_if = "TransferConfig::is_empty")]
     pub transfer: TransferConfig,
+}
+
+/// `[plugins.NAME]`: a plugin component outside this binary, and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPlugin {
+    /// The component (`.wasm`); relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Hex sha256 of the file; twgate refuses to run any other build.
+    pub sha256: Option<String>,
+    /// Memory limit, MiB (default: `plugin_memory_mib`, else 512).
+    pub memory_mib: Option<usize>,
+    /// Time limit per call, seconds (default: `plugin_timeout_secs`, else 120).
+    pub timeout_secs: Option<u64>,
+    /// Most bytes one call may return, MiB (default 64).
+    pub max_output_mib: Option<usize>,
 }
 
 /// A credential read from the config file: usable, never shown (`Debug` prints a mask).
@@ -161,6 +184,11 @@ impl Config {
         for identity in &mut config.identities {
             if identity.is_relative() {
                 *identity = base.join(&*identity);
+            }
+        }
+        for plugin in config.plugins.values_mut() {
+            if plugin.path.is_relative() {
+                plugin.path = base.join(&plugin.path);
             }
         }
         if let Some(path) = &mut config.gcs.credential_path {

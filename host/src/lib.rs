@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod paths;
 pub mod pipeline;
 pub mod plan;
+pub mod plugin;
 pub mod runtime;
 pub mod signals;
 pub mod storage;

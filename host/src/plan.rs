@@ -4,11 +4,12 @@
 //! **Invariant:** secrets (passphrases, identity files) only ever travel in `StageSpec::secrets`,
 //! which is handed to the plugin and never recorded or printed.
 
-use crate::builtin::{self, Builtin};
 use crate::cli::EncryptWith;
 use crate::config::Config;
 use crate::manifest::StageRecord;
+use crate::plugin::{Catalog, CatalogError, Plugin};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Plugins that are given the user's identities and passphrase when decoding.
 const KEYED_PLUGINS: &[&str] = &["age", "openpgp"];
@@ -19,8 +20,10 @@ pub enum PlanError {
     BadCompress(String),
     #[error("encrypt = '{0}' in the config is not valid: use none, age or openpgp")]
     BadEncrypt(String),
-    #[error("plugin '{0}' is not built into this twgate (built in: {1})")]
-    MissingPlugin(String, String),
+    #[error(transparent)]
+    Plugin(#[from] CatalogError),
+    #[error("--transform '{0}' is not valid: use NAME or NAME:KEY=VALUE,KEY=VALUE")]
+    BadTransform(String),
     #[error("recipient '{0}' is neither an age1... public key nor a readable file")]
     BadRecipient(String),
     #[error("--recipient needs --encrypt age or --encrypt openpgp")]
@@ -45,15 +48,20 @@ pub enum PlanError {
     },
 }
 
+/// Plugin parameters or secrets: ordered key/value pairs.
+pub type Params = Vec<(String, Vec<u8>)>;
+
 /// One stage to open: which plugin, with which settings.
 pub struct StageSpec {
-    pub plugin: &'static Builtin,
+    pub plugin: Arc<Plugin>,
     pub params: Vec<(String, Vec<u8>)>,
     pub secrets: Vec<(String, Vec<u8>)>,
 }
 
 /// The effective push settings: flags over config over defaults.
 pub struct PushSettings {
+    /// Custom transforms, run first: `NAME` or `NAME:KEY=VALUE,...`.
+    pub transforms: Vec<String>,
     pub compress: String,
     pub encrypt: EncryptWith,
     pub recipients: Vec<String>,
@@ -63,6 +71,7 @@ pub struct PushSettings {
 impl PushSettings {
     pub fn resolve(
         config: &Config,
+        transforms: Vec<String>,
         compress: Option<String>,
         encrypt: Option<EncryptWith>,
         recipients: Vec<String>,
@@ -84,6 +93,11 @@ impl PushSettings {
             (recipients, passphrase_env)
         };
         Ok(PushSettings {
+            transforms: if transforms.is_empty() {
+                config.transforms.clone()
+            } else {
+                transforms
+            },
             compress: compress
                 .or_else(|| config.compress.clone())
                 .unwrap_or_else(|| "zstd".into()),
@@ -94,13 +108,18 @@ impl PushSettings {
     }
 
     /// The stages of a push, in order.
-    pub fn stages(&self) -> Result<Vec<StageSpec>, PlanError> {
+    pub fn stages(&self, catalog: &Catalog) -> Result<Vec<StageSpec>, PlanError> {
         let mut stages = Vec::new();
+        for transform in &self.transforms {
+            let (name, params) = parse_transform(transform)?;
+            stages.push(spec(catalog, name, params)?);
+        }
         match self.compress.split_once(':') {
             _ if self.compress == "none" => {}
-            None if self.compress == "zstd" => stages.push(spec("zstd", vec![])?),
+            None if self.compress == "zstd" => stages.push(spec(catalog, "zstd", vec![])?),
             Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
                 stages.push(spec(
+                    catalog,
                     "zstd",
                     vec![("level".into(), level.as_bytes().to_vec())],
                 )?)
@@ -116,7 +135,7 @@ impl PushSettings {
         if self.recipients.is_empty() && self.passphrase_env.is_none() {
             return Err(PlanError::NoKeys(plugin));
         }
-        let mut stage = spec(plugin, recipient_params(plugin, &self.recipients)?)?;
+        let mut stage = spec(catalog, plugin, recipient_params(plugin, &self.recipients)?)?;
         if let Some(var) = &self.passphrase_env {
             stage.secrets.push(("passphrase".into(), passphrase(var)?));
         }
@@ -129,14 +148,31 @@ impl PushSettings {
     }
 }
 
-fn spec(name: &str, params: Vec<(String, Vec<u8>)>) -> Result<StageSpec, PlanError> {
-    let plugin = builtin::find(name)
-        .ok_or_else(|| PlanError::MissingPlugin(name.into(), builtin::names()))?;
+fn spec(
+    catalog: &Catalog,
+    name: &str,
+    params: Vec<(String, Vec<u8>)>,
+) -> Result<StageSpec, PlanError> {
     Ok(StageSpec {
-        plugin,
+        plugin: catalog.find(name)?,
         params,
         secrets: Vec::new(),
     })
+}
+
+/// `NAME` or `NAME:KEY=VALUE,KEY=VALUE`.
+fn parse_transform(text: &str) -> Result<(&str, Params), PlanError> {
+    let bad = || PlanError::BadTransform(text.into());
+    let (name, rest) = text.split_once(':').unwrap_or((text, ""));
+    if name.is_empty() {
+        return Err(bad());
+    }
+    let mut params = Vec::new();
+    for pair in rest.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').ok_or_else(bad)?;
+        params.push((key.to_string(), value.as_bytes().to_vec()));
+    }
+    Ok((name, params))
 }
 
 /// `age1...` strings go as `recipient`; files are read and passed whole.
@@ -190,6 +226,7 @@ pub fn decode_secrets(
 
 /// The stages that undo a recorded pipeline, in the order to apply them.
 pub fn inverse_stages(
+    catalog: &Catalog,
     pipeline: &[StageRecord],
     secrets: &[(String, Vec<u8>)],
     allow_plugin_change: bool,
@@ -198,7 +235,7 @@ pub fn inverse_stages(
         .iter()
         .rev()
         .map(|record| {
-            let mut stage = spec(&record.plugin, Vec::new())?;
+            let mut stage = spec(catalog, &record.plugin, Vec::new())?;
             if stage.plugin.sha256 != record.sha256 && !allow_plugin_change {
                 return Err(PlanError::PluginChanged {
                     plugin: record.plugin.clone(),

@@ -6,6 +6,7 @@ mod backends;
 mod cli;
 mod crash;
 mod fault_proxy;
+mod hostile;
 mod interop;
 mod memory;
 mod plugins;

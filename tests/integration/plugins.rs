@@ -4,6 +4,7 @@
 
 use crate::util::{cache_dir, sample};
 use twgate::builtin;
+use twgate::plugin::Plugin;
 use twgate::runtime::{Direction, Limits, Runtime, StageError};
 
 type Params = Vec<(String, Vec<u8>)>;
@@ -27,7 +28,7 @@ pub fn run_stage(
     piece: usize,
 ) -> Result<Vec<u8>, StageError> {
     let plugin = builtin::find(plugin).unwrap_or_else(|| panic!("plugin {plugin} is not built in"));
-    let mut stage = rt.open(plugin, dir, params, secrets)?;
+    let mut stage = rt.open(&Plugin::builtin(plugin), dir, params, secrets)?;
     let mut out = Vec::new();
     for chunk in data.chunks(piece.max(1)) {
         out.extend(stage.push(chunk)?);
@@ -199,7 +200,7 @@ fn openpgp_framing_with_passphrase() {
 fn plugins_get_no_capabilities_and_report_info() {
     let rt = runtime();
     for plugin in builtin::BUILTIN {
-        let info = rt.info(plugin).unwrap();
+        let info = rt.info(&Plugin::builtin(plugin)).unwrap();
         assert_eq!(info.name, plugin.name);
         assert_eq!(info.abi_version, 1);
         assert!(!info.summary.is_empty());

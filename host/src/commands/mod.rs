@@ -9,6 +9,7 @@ mod push;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
+use crate::plugin::Catalog;
 use crate::runtime::{Limits, Runtime};
 use crate::storage::{Store, StoreSettings};
 use anyhow::{Context as _, Result};
@@ -42,7 +43,8 @@ impl Context {
         self.store_url.as_deref().or(self.config.store.as_deref())
     }
 
-    pub fn runtime(&self) -> Result<Runtime> {
+    /// Plugin limits from the config, else the defaults.
+    fn limits(&self) -> Limits {
         let mut limits = Limits::default();
         if let Some(mib) = self.config.plugin_memory_mib {
             limits.memory_bytes = mib << 20;
@@ -50,7 +52,19 @@ impl Context {
         if let Some(secs) = self.config.plugin_timeout_secs {
             limits.call_timeout = Duration::from_secs(secs);
         }
-        Ok(Runtime::new(limits, crate::runtime::default_cache_dir())?)
+        limits
+    }
+
+    pub fn runtime(&self) -> Result<Runtime> {
+        Ok(Runtime::new(
+            self.limits(),
+            crate::runtime::default_cache_dir(),
+        )?)
+    }
+
+    /// The built-in plugins and those the config names.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(&self.config.plugins, self.limits())
     }
 }
 

@@ -69,11 +69,21 @@ async fn decoder(
         .as_deref()
         .or(ctx.config.passphrase_env.as_deref());
     let secrets = plan::decode_secrets(&identities, passphrase_env)?;
-    let specs = plan::inverse_stages(&manifest.pipeline, &secrets, allow_plugin_change)?;
+    let specs = plan::inverse_stages(
+        &ctx.catalog(),
+        &manifest.pipeline,
+        &secrets,
+        allow_plugin_change,
+    )?;
     let runtime = ctx.runtime()?;
     let mut stages = Vec::new();
     for spec in &specs {
-        stages.push(runtime.open(spec.plugin, Direction::Inverse, &spec.params, &spec.secrets)?);
+        stages.push(runtime.open(
+            &spec.plugin,
+            Direction::Inverse,
+            &spec.params,
+            &spec.secrets,
+        )?);
     }
     Ok((store, manifest, stages))
 }

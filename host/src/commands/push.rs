@@ -27,12 +27,13 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     storage::validate_name(&args.name)?;
     let settings = PushSettings::resolve(
         &ctx.config,
+        args.transforms,
         args.compress,
         args.encrypt,
         args.recipients,
         args.passphrase_env,
     )?;
-    let specs = settings.stages()?;
+    let specs = settings.stages(&ctx.catalog())?;
     if args.command.is_empty() && std::io::stdin().is_terminal() {
         bail!(
             "stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`",
@@ -46,7 +47,12 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     let runtime = ctx.runtime()?;
     let mut stages = Vec::new();
     for spec in &specs {
-        stages.push(runtime.open(spec.plugin, Direction::Forward, &spec.params, &spec.secrets)?);
+        stages.push(runtime.open(
+            &spec.plugin,
+            Direction::Forward,
+            &spec.params,
+            &spec.secrets,
+        )?);
     }
     if !settings.encrypts() {
         ui::warn(

@@ -12,7 +12,7 @@ mod stage;
 pub use bindings::{Direction, PluginInfo};
 pub use stage::{Stage, StageError};
 
-use crate::builtin::Builtin;
+use crate::plugin::Plugin;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,20 +128,20 @@ impl Runtime {
         })
     }
 
-    /// Compiles (or loads from the cache) a built-in plugin, once per process.
-    fn load(&self, plugin: &Builtin) -> Result<Arc<Loaded>, RuntimeError> {
-        if let Some(loaded) = self.loaded.lock().unwrap().get(plugin.sha256) {
+    /// Compiles (or loads from the cache) a plugin, once per process.
+    fn load(&self, plugin: &Plugin) -> Result<Arc<Loaded>, RuntimeError> {
+        if let Some(loaded) = self.loaded.lock().unwrap().get(&plugin.sha256) {
             return Ok(loaded.clone());
         }
         let component = cache::load_or_compile(
             &self.engine,
             self.cache_dir.as_deref(),
-            plugin.name,
-            plugin.sha256,
-            plugin.bytes,
+            &plugin.name,
+            &plugin.sha256,
+            &plugin.bytes,
         )
         .map_err(|source| RuntimeError::Compile {
-            plugin: plugin.name.into(),
+            plugin: plugin.name.clone(),
             source,
         })?;
         let pre = self
@@ -149,26 +149,27 @@ impl Runtime {
             .instantiate_pre(&component)
             .and_then(bindings::TransformPluginPre::new)
             .map_err(|source| RuntimeError::Instantiate {
-                plugin: plugin.name.into(),
+                plugin: plugin.name.clone(),
                 source,
             })?;
         let loaded = Arc::new(Loaded {
             pre,
-            name: plugin.name.into(),
-            sha256: plugin.sha256.into(),
+            name: plugin.name.clone(),
+            sha256: plugin.sha256.clone(),
         });
         self.loaded
             .lock()
             .unwrap()
-            .insert(plugin.sha256.into(), loaded.clone());
+            .insert(plugin.sha256.clone(), loaded.clone());
         Ok(loaded)
     }
 
     /// Asks a plugin to describe itself.
-    pub fn info(&self, plugin: &Builtin) -> Result<PluginInfo, StageError> {
+    pub fn info(&self, plugin: &Plugin) -> Result<PluginInfo, StageError> {
+        let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
-        let (mut store, bindings) = self.instantiate(&loaded)?;
-        stage::guarded(&mut store, &loaded.name, self.limits, |store| {
+        let (mut store, bindings) = self.instantiate(&loaded, limits)?;
+        stage::guarded(&mut store, &loaded.name, limits, |store| {
             bindings.twgate_plugin_transform().call_info(store)
         })
     }
@@ -176,28 +177,35 @@ impl Runtime {
     /// Starts one stream through `plugin` in `direction`.
     pub fn open(
         &self,
-        plugin: &Builtin,
+        plugin: &Plugin,
         direction: Direction,
         params: &[(String, Vec<u8>)],
         secrets: &[(String, Vec<u8>)],
     ) -> Result<Stage, StageError> {
+        let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
-        let (store, bindings) = self.instantiate(&loaded)?;
+        let (store, bindings) = self.instantiate(&loaded, limits)?;
         Stage::open(
             store,
             bindings,
             &loaded.name,
             &loaded.sha256,
-            self.limits,
+            limits,
             direction,
             params,
             secrets,
         )
     }
 
+    /// The plugin's own limits (set in its config), else the runtime's.
+    fn limits_for(&self, plugin: &Plugin) -> Limits {
+        plugin.limits.unwrap_or(self.limits)
+    }
+
     fn instantiate(
         &self,
         loaded: &Loaded,
+        limits: Limits,
     ) -> Result<(Store<StageState>, bindings::TransformPlugin), StageError> {
         // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
         let wasi = WasiCtx::builder()
@@ -208,12 +216,12 @@ impl Runtime {
         let state = StageState {
             wasi,
             table: ResourceTable::new(),
-            limiter: stage::MemoryLimiter::new(self.limits.memory_bytes),
+            limiter: stage::MemoryLimiter::new(limits.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        stage::set_deadline(&mut store, self.limits);
+        stage::set_deadline(&mut store, limits);
         let bindings = loaded.pre.instantiate(&mut store).map_err(|source| {
             StageError::Runtime(RuntimeError::Instantiate {
                 plugin: loaded.name.clone(),

@@ -1,0 +1,152 @@
+//! Plugins as the runtime sees them: the built-in ones embedded in this binary, and custom
+//! ones that the config file names by path and pins by sha256.
+//!
+//! **Invariant:** a custom plugin runs only if its file's sha256 equals the one pinned in
+//! the config; a mismatch or a missing pin is an error that shows the file's actual sha256
+//! (public) so the operator can review and pin it.
+
+use crate::builtin::{self, Builtin};
+use crate::config::CustomPlugin;
+use crate::runtime::Limits;
+use sha2::Digest;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One plugin component, ready to hand to the runtime.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    pub name: String,
+    /// Hex sha256 of `bytes`; recorded in every manifest that uses the plugin.
+    pub sha256: String,
+    pub bytes: Cow<'static, [u8]>,
+    pub origin: Origin,
+    /// Limits that replace the runtime's defaults for this plugin.
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Builtin,
+    File(PathBuf),
+}
+
+impl Plugin {
+    pub fn builtin(plugin: &'static Builtin) -> Plugin {
+        Plugin {
+            name: plugin.name.into(),
+            sha256: plugin.sha256.into(),
+            bytes: Cow::Borrowed(plugin.bytes),
+            origin: Origin::Builtin,
+            limits: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("plugin '{name}' is neither built in ({builtin}) nor configured: add [plugins.{name}] with path and sha256 to the config")]
+    Unknown { name: String, builtin: String },
+    #[error("[plugins.{name}] in the config cannot replace the built-in plugin '{name}': choose another name")]
+    ShadowsBuiltin { name: String },
+    #[error("cannot read plugin '{name}' from {path}: {source}")]
+    Read {
+        name: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("plugin '{name}' at {path} has sha256 {actual}, but the config pins {pinned}: review the new build, then update sha256 in [plugins.{name}]")]
+    PinMismatch {
+        name: String,
+        path: String,
+        actual: String,
+        pinned: String,
+    },
+    #[error("[plugins.{name}] has no sha256: after reviewing {path}, add sha256 = \"{actual}\"")]
+    Unpinned {
+        name: String,
+        path: String,
+        actual: String,
+    },
+}
+
+/// Every plugin this process may use: the built-in ones and those configured.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    custom: BTreeMap<String, CustomPlugin>,
+    defaults: Limits,
+}
+
+impl Catalog {
+    pub fn new(custom: &BTreeMap<String, CustomPlugin>, defaults: Limits) -> Catalog {
+        Catalog {
+            custom: custom.clone(),
+            defaults,
+        }
+    }
+
+    /// Finds a plugin by name; a custom one is read and its pin checked now.
+    pub fn find(&self, name: &str) -> Result<Arc<Plugin>, CatalogError> {
+        if let Some(builtin) = builtin::find(name) {
+            if self.custom.contains_key(name) {
+                return Err(CatalogError::ShadowsBuiltin { name: name.into() });
+            }
+            return Ok(Arc::new(Plugin::builtin(builtin)));
+        }
+        let Some(config) = self.custom.get(name) else {
+            return Err(CatalogError::Unknown {
+                name: name.into(),
+                builtin: builtin::names(),
+            });
+        };
+        let path = config.path.display().to_string();
+        let bytes = std::fs::read(&config.path).map_err(|source| CatalogError::Read {
+            name: name.into(),
+            path: path.clone(),
+            source,
+        })?;
+        let actual = hex::encode(sha2::Sha256::digest(&bytes));
+        match &config.sha256 {
+            None => {
+                return Err(CatalogError::Unpinned {
+                    name: name.into(),
+                    path,
+                    actual,
+                })
+            }
+            Some(pinned) if !pinned.eq_ignore_ascii_case(&actual) => {
+                return Err(CatalogError::PinMismatch {
+                    name: name.into(),
+                    path,
+                    actual,
+                    pinned: pinned.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+        let mut limits = self.defaults;
+        if let Some(mib) = config.memory_mib {
+            limits.memory_bytes = mib << 20;
+        }
+        if let Some(secs) = config.timeout_secs {
+            limits.call_timeout = Duration::from_secs(secs.max(1));
+        }
+        if let Some(mib) = config.max_output_mib {
+            limits.output_bytes = mib << 20;
+        }
+        Ok(Arc::new(Plugin {
+            name: name.into(),
+            sha256: actual,
+            bytes: Cow::Owned(bytes),
+            origin: Origin::File(config.path.clone()),
+            limits: Some(limits),
+        }))
+    }
+
+    /// The configured custom plugins' names.
+    pub fn custom_names(&self) -> impl Iterator<Item = &str> {
+        self.custom.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,161 @@
+//! Custom plugins that misbehave on purpose (`tests/plugins/hostile`, built from source here
+//! for wasm32-wasip2): each is stopped with one clear line naming the plugin, nothing is
+//! stored, and twgate exits normally. Also: pinning by sha256.
+
+use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Builds the hostile plugin once per test run and returns its component.
+fn hostile_wasm() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("tests/plugins/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building tests/plugins failed");
+        target.join("wasm32-wasip2/release/twgate_test_hostile.wasm")
+    })
+}
+
+fn file_sha256(path: &Path) -> String {
+    sha256(&std::fs::read(path).unwrap())
+}
+
+/// A test environment with the hostile plugin configured under tight limits.
+fn hostile_env() -> TestEnv {
+    let mut env = TestEnv::new();
+    let wasm = hostile_wasm();
+    env.config(&format!(
+        "[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nmemory_mib = 64\ntimeout_secs = 2\nmax_output_mib = 8\n",
+        wasm.display(),
+        file_sha256(wasm)
+    ));
+    env
+}
+
+/// Pushes through the hostile plugin in `mode`; asserts a clean failure and nothing stored.
+fn push_is_stopped(mode: &str, input: &[u8], needle: &str) {
+    let env = hostile_env();
+    let transform = format!("hostile:mode={mode}");
+    let out = env.run(&["push", "db", "--transform", &transform], input);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "twgate must exit normally: {stderr}"
+    );
+    assert_one_line_error(&stderr, needle);
+    assert!(
+        stderr.contains("hostile"),
+        "the error must name the plugin: {stderr}"
+    );
+    assert!(env.backup_ids(None).is_empty());
+    let leftovers: Vec<_> = env
+        .stored_files("db")
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "data"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_deadline() {
+    push_is_stopped("loop", &sample(1000, 1), "ran longer than 2 s");
+}
+
+#[test]
+fn unbounded_memory_growth_is_stopped() {
+    push_is_stopped("grow", &sample(1000, 2), "more than 64 MiB of memory");
+}
+
+#[test]
+fn a_trap_halfway_through_a_stream_is_stopped() {
+    push_is_stopped("trap", &sample(4 << 20, 3), "crashed");
+}
+
+#[test]
+fn too_much_output_from_one_call_is_stopped() {
+    push_is_stopped("flood", &sample(1000, 4), "more than the limit of 8 MiB");
+}
+
+#[test]
+fn reading_etc_passwd_without_a_preopen_fails() {
+    push_is_stopped("passwd", &sample(1000, 5), "cannot read /etc/passwd");
+}
+
+#[test]
+fn a_plugin_sees_no_environment() {
+    let mut env = hostile_env();
+    env.vars
+        .push(("TWGATE_TEST_SECRET".into(), "do-not-leak".into()));
+    let data = sample(100_000, 6);
+    env.push(
+        "db",
+        &data,
+        &["--transform", "hostile:mode=env", "--compress", "none"],
+    );
+    // The plugin prepends every variable it can see: there are none.
+    assert_eq!(
+        sha256(&env.ok(&["pull", "db", "--raw"], b"")),
+        sha256(&data)
+    );
+}
+
+#[test]
+fn a_custom_plugin_is_pinned_by_sha256_and_recorded() {
+    let env = hostile_env();
+    let data = sample(300_000, 7);
+    let id = env.push("db", &data, &["--transform", "hostile:mode=pass"]);
+    assert_eq!(sha256(&env.ok(&["pull", "db"], b"")), sha256(&data));
+    let list: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
+    let stage = &list[0]["pipeline"][0];
+    assert_eq!(stage["plugin"], "hostile");
+    assert_eq!(stage["sha256"], file_sha256(hostile_wasm()));
+
+    // Another build under the same name: refused at push and at pull.
+    let changed = env.path("changed.wasm");
+    let mut bytes = std::fs::read(hostile_wasm()).unwrap();
+    bytes.extend_from_slice(b"\0"); // a different file, still a loadable component
+    std::fs::write(&changed, &bytes).unwrap();
+    let mut other = TestEnv::new();
+    other.store_url = env.store_url.clone();
+    other.config(&format!(
+        "[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\n",
+        changed.display(),
+        file_sha256(hostile_wasm())
+    ));
+    let err = other.fails(&["push", "db", "--transform", "hostile"], &data);
+    assert_one_line_error(&err, "but the config pins");
+    let err = other.fails(&["pull", &format!("db@{id}")], b"");
+    assert_one_line_error(&err, "but the config pins");
+
+    // No pin at all: refused, with the sha256 to review and pin.
+    let mut unpinned = TestEnv::new();
+    unpinned.config(&format!(
+        "[plugins.hostile]\npath = \"{}\"\n",
+        hostile_wasm().display()
+    ));
+    let err = unpinned.fails(&["push", "db", "--transform", "hostile"], &data);
+    assert_one_line_error(&err, &file_sha256(hostile_wasm()));
+
+    // Not configured at all.
+    let err = TestEnv::new().fails(&["push", "db", "--transform", "nosuch"], &data);
+    assert_one_line_error(&err, "[plugins.nosuch]");
+}
