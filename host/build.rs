@@ -48,6 +48,11 @@ fn main() {
     for (dir, _) in &selected {
         println!("cargo:rerun-if-changed={}", plugins_dir.join(dir).display());
     }
+    // Every built-in plugin is built on the SDK.
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("sdk").display()
+    );
 
     check_target_installed();
     let target_dir = root.join("target").join("plugins");

@@ -6,6 +6,7 @@ mod backends;
 mod cli;
 mod crash;
 mod fault_proxy;
+mod guide;
 mod hostile;
 mod interop;
 mod memory;

@@ -2,72 +2,54 @@
 //!
 //! Output is a standard zstd stream with content checksums, so `zstd -d` decodes what twgate
 //! stores and this plugin decodes what `zstd` writes (including concatenated frames).
-//! The codec logic lives in [`codec`] and is plain Rust, testable natively; the component
-//! glue is at the bottom of this file.
+//! The codec logic lives in [`codec`] and is plain Rust, testable natively; this file only
+//! adapts it to the plugin SDK.
 
 pub mod codec;
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ path: "../../wit", world: "transform-plugin" });
+use codec::Codec;
+use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};
 
-    use crate::codec::{Codec, Error};
-    use exports::twgate::plugin::transform::{Guest, GuestStage, Stage};
-    use twgate::plugin::types::{Direction, Param, PluginError, PluginInfo};
+/// One stream through zstd: the plugin's stage.
+pub struct Zstd(Codec);
 
-    struct Plugin;
-
-    struct ZstdStage(std::cell::RefCell<Codec>);
-
-    fn to_wit(e: Error) -> PluginError {
+impl From<codec::Error> for Error {
+    fn from(e: codec::Error) -> Error {
         match e {
-            Error::BadConfig(m) => PluginError::BadConfig(m),
-            Error::Corrupt(m) => PluginError::CorruptInput(m),
+            codec::Error::BadConfig(m) => Error::BadConfig(m),
+            codec::Error::Corrupt(m) => Error::CorruptInput(m),
         }
     }
-
-    impl Guest for Plugin {
-        type Stage = ZstdStage;
-
-        fn info() -> PluginInfo {
-            PluginInfo {
-                name: "zstd".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                abi_version: 1,
-                summary: env!("CARGO_PKG_DESCRIPTION").into(),
-            }
-        }
-
-        fn open(
-            direction: Direction,
-            params: Vec<Param>,
-            _secrets: Vec<Param>,
-        ) -> Result<Stage, PluginError> {
-            let params: Vec<(String, Vec<u8>)> =
-                params.into_iter().map(|p| (p.key, p.value)).collect();
-            let codec = match direction {
-                Direction::Forward => Codec::compressor(&params),
-                Direction::Inverse => Codec::decompressor(&params),
-            }
-            .map_err(to_wit)?;
-            Ok(Stage::new(ZstdStage(std::cell::RefCell::new(codec))))
-        }
-    }
-
-    impl GuestStage for ZstdStage {
-        fn push(&self, chunk: Vec<u8>) -> Result<Vec<u8>, PluginError> {
-            self.0.borrow_mut().push(&chunk).map_err(to_wit)
-        }
-        fn drain(&self) -> Result<Vec<u8>, PluginError> {
-            self.0.borrow_mut().drain().map_err(to_wit)
-        }
-        fn finish(&self) -> Result<Vec<u8>, PluginError> {
-            self.0.borrow_mut().finish().map_err(to_wit)
-        }
-        fn describe(&self) -> Vec<(String, String)> {
-            self.0.borrow().describe()
-        }
-    }
-
-    export!(Plugin);
 }
+
+impl Transform for Zstd {
+    const NAME: &'static str = "zstd";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const SUMMARY: &'static str = env!("CARGO_PKG_DESCRIPTION");
+
+    fn open(direction: Direction, params: &Params, _secrets: &Params) -> Result<Self, Error> {
+        let codec = match direction {
+            Direction::Forward => Codec::compressor(params.as_pairs())?,
+            Direction::Inverse => Codec::decompressor(params.as_pairs())?,
+        };
+        Ok(Zstd(codec))
+    }
+
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(self.0.push(chunk)?)
+    }
+
+    fn drain(&mut self) -> Result<Vec<u8>, Error> {
+        Ok(self.0.drain()?)
+    }
+
+    fn finish(&mut self) -> Result<Vec<u8>, Error> {
+        Ok(self.0.finish()?)
+    }
+
+    fn describe(&self) -> Vec<(String, String)> {
+        self.0.describe()
+    }
+}
+
+export_transform!(Zstd);
