@@ -3,9 +3,8 @@
 //! real pg_dump, as the guide tells a user to.
 
 use crate::postgres::Cluster;
-use crate::util::{assert_one_line_error, run_with, sha256, TestEnv};
+use crate::util::{assert_one_line_error, build_guest, run_with, sha256, TestEnv};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -43,31 +42,14 @@ fn the_guide_quotes_the_template_files_exactly() {
     assert!(quoted >= 2, "the guide should quote the template's files");
 }
 
-/// Builds the template as the guide says, returning its component.
-fn build_template() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guide");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .args(["-p", "twgate-plugin-pgdump-check", "--manifest-path"])
-        .arg(root().join("plugins/Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env_remove("RUSTFLAGS")
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the guide's template failed");
-    target.join("wasm32-wasip2/release/twgate_plugin_pgdump_check.wasm")
-}
-
 #[test]
 fn the_template_runs_on_a_real_pg_dump_and_refuses_anything_else() {
-    let wasm = build_template();
+    // Built as the guide says: cargo build --release --target wasm32-wasip2.
+    let wasm = build_guest(
+        "plugins/Cargo.toml",
+        Some("twgate-plugin-pgdump-check"),
+        "twgate_plugin_pgdump_check.wasm",
+    );
     let mut env = TestEnv::new();
     env.config(&format!(
         "[plugins.pgdump-check]\npath = \"{}\"\nsha256 = \"{}\"\n",

@@ -2,35 +2,14 @@
 //! for wasm32-wasip2): each is stopped with one clear line naming the plugin, nothing is
 //! stored, and twgate exits normally. Also: pinning by sha256.
 
-use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
+use crate::util::{assert_one_line_error, build_guest, sample, sha256, TestEnv};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// Builds the hostile plugin once per test run and returns its component.
 fn hostile_wasm() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .arg("--manifest-path")
-            .arg(root.join("tests/plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building tests/plugins failed");
-        target.join("wasm32-wasip2/release/twgate_test_hostile.wasm")
-    })
+    BUILT.get_or_init(|| build_guest("tests/plugins/Cargo.toml", None, "twgate_test_hostile.wasm"))
 }
 
 fn file_sha256(path: &Path) -> String {

@@ -217,3 +217,34 @@ pub fn assert_one_line_error(stderr: &str, needle: &str) {
         "error should mention '{needle}': {stderr}"
     );
 }
+
+/// Builds a guest component from a cargo workspace in this repository (`manifest`, e.g.
+/// `tests/plugins/Cargo.toml`) for wasm32-wasip2, as a plugin author would, and returns the
+/// path of `artifact` (the `.wasm` file name). Builds go to their own target directory.
+pub fn build_guest(manifest: &str, package: Option<&str>, artifact: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("guests");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--manifest-path")
+        .arg(root.join(manifest))
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS");
+    if let Some(package) = package {
+        cargo.args(["-p", package]);
+    }
+    let status = cargo.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "building {manifest} for wasm32-wasip2 failed"
+    );
+    target.join("wasm32-wasip2/release").join(artifact)
+}
