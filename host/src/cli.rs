@@ -18,7 +18,8 @@ use std::path::PathBuf;
     twgate pull mydb@latest | pg_restore --clean --if-exists --no-owner -d mydb\n  \
     twgate verify mydb --exec 'pg_restore --list'")]
 pub struct Cli {
-    /// Where backups live: a directory or fs:///absolute/path [default: $XDG_DATA_HOME/twgate]
+    /// Where backups live: a directory, fs:///PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
+    /// azblob://CONTAINER/PREFIX or plugin://NAME/PREFIX [default: $XDG_DATA_HOME/twgate]
     #[arg(long, global = true, env = "TWGATE_STORE", value_name = "URL")]
     pub store: Option<String>,
     /// Configuration file (TOML) [default: $XDG_CONFIG_HOME/twgate/config.toml if it exists]
@@ -43,10 +44,23 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove what interrupted pushes left behind: partial objects, unfinished uploads
     Prune(PruneArgs),
-    /// List the built-in plugins
+    /// List the built-in and configured plugins, with what each is granted
     Plugins,
+    /// Work with one plugin component
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Write a configuration with a fresh age identity, so backups are encrypted by default
     Init(InitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Show what a component is before trusting it: world, version, imports, the
+    /// capabilities it could ask for, and its sha256 to pin in the config
+    Inspect {
+        /// The component (.wasm)
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

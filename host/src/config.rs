@@ -62,6 +62,45 @@ pub struct CustomPlugin {
     pub timeout_secs: Option<u64>,
     /// Most bytes one call may return, MiB (default 64).
     pub max_output_mib: Option<usize>,
+    /// Settings handed to the plugin (`--transform` values are added after these); a
+    /// destination plugin gets them in `connect`. Never secret: they may be printed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
+    /// Secrets handed to the plugin, each named by where to read it: `env:VAR` or
+    /// `file:PATH`, so the config file itself holds none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// What the plugin may touch beyond its own memory; nothing unless listed.
+    #[serde(default, skip_serializing_if = "Grants::is_empty")]
+    pub grants: Grants,
+}
+
+/// `[plugins.NAME.grants]`: the capabilities a plugin is given. A plugin gets none of them
+/// by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Outgoing HTTP(S) through `wasi:http`, to these exact `host:port` entries only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
+    /// Let allowed host names resolve to loopback, private or link-local addresses. Off by
+    /// default, so a name on the list cannot be pointed (by DNS) at the metadata service or
+    /// the local network. An allowed entry written as an IP address is always reachable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_addresses: bool,
+    /// Host directories the plugin may read and write: `HOST_DIR` (seen at the same path)
+    /// or `HOST_DIR::GUEST_DIR`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+    /// Environment variables the plugin may read, by name; only those that are set pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+impl Grants {
+    pub fn is_empty(&self) -> bool {
+        *self == Grants::default()
+    }
 }
 
 /// A credential read from the config file: usable, never shown (`Debug` prints a mask).

@@ -153,10 +153,14 @@ fn spec(
     name: &str,
     params: Vec<(String, Vec<u8>)>,
 ) -> Result<StageSpec, PlanError> {
+    let plugin = catalog.find(name)?;
+    // The config's params come first, so values given on the command line follow them.
+    let mut all = plugin.params.clone();
+    all.extend(params);
     Ok(StageSpec {
-        plugin: catalog.find(name)?,
-        params,
-        secrets: Vec::new(),
+        secrets: plugin.read_secrets()?,
+        plugin,
+        params: all,
     })
 }
 
@@ -246,6 +250,8 @@ pub fn inverse_stages(
             if KEYED_PLUGINS.contains(&record.plugin.as_str()) {
                 stage.secrets = secrets.to_vec();
             }
+            // A custom stage decodes with its config's params and secrets only: the
+            // recorded settings are for people, and the plugin reads its own header.
             Ok(stage)
         })
         .collect()

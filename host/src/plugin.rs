@@ -7,7 +7,7 @@
 
 use crate::builtin::{self, Builtin};
 use crate::config::CustomPlugin;
-use crate::runtime::Limits;
+use crate::runtime::{GrantError, Limits, Sandbox};
 use sha2::Digest;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,6 +25,12 @@ pub struct Plugin {
     pub origin: Origin,
     /// Limits that replace the runtime's defaults for this plugin.
     pub limits: Option<Limits>,
+    /// What it may touch; nothing for a built-in plugin.
+    pub sandbox: Arc<Sandbox>,
+    /// `params` from its config: given to every stream (or connection) before any other.
+    pub params: Vec<(String, Vec<u8>)>,
+    /// `secrets` from its config: where to read each (`env:VAR`, `file:PATH`), not values.
+    secret_refs: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +47,63 @@ impl Plugin {
             bytes: Cow::Borrowed(plugin.bytes),
             origin: Origin::Builtin,
             limits: None,
+            sandbox: Arc::new(Sandbox::none(plugin.name)),
+            params: Vec::new(),
+            secret_refs: BTreeMap::new(),
         }
+    }
+
+    /// A component file as it is, unpinned and granted nothing: for `plugin inspect`.
+    pub fn inspect_file(path: &std::path::Path) -> std::io::Result<Plugin> {
+        let bytes = std::fs::read(path)?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
+        Ok(Plugin {
+            sandbox: Arc::new(Sandbox::none(&name)),
+            name,
+            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+            bytes: Cow::Owned(bytes),
+            origin: Origin::File(path.to_path_buf()),
+            limits: None,
+            params: Vec::new(),
+            secret_refs: BTreeMap::new(),
+        })
+    }
+
+    /// Reads the secrets its config names, now; the values go to the plugin only.
+    pub fn read_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, CatalogError> {
+        let mut secrets = Vec::new();
+        for (key, reference) in &self.secret_refs {
+            let missing = |what: String| CatalogError::Secret {
+                name: self.name.clone(),
+                key: key.clone(),
+                what,
+            };
+            let value = if let Some(var) = reference.strip_prefix("env:") {
+                std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| missing(format!("environment variable {var} is not set")))?
+                    .into_bytes()
+            } else if let Some(path) = reference.strip_prefix("file:") {
+                let mut bytes =
+                    std::fs::read(path).map_err(|e| missing(format!("cannot read {path}: {e}")))?;
+                // A trailing newline from `echo secret > file` is not part of the secret.
+                while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    bytes.pop();
+                }
+                bytes
+            } else {
+                return Err(missing(
+                    "it must be env:VARIABLE or file:PATH, so the config file holds no secret"
+                        .into(),
+                ));
+            };
+            secrets.push((key.clone(), value));
+        }
+        Ok(secrets)
     }
 }
 
@@ -69,6 +131,14 @@ pub enum CatalogError {
         name: String,
         path: String,
         actual: String,
+    },
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    #[error("secret '{key}' of [plugins.{name}]: {what}")]
+    Secret {
+        name: String,
+        key: String,
+        what: String,
     },
 }
 
@@ -136,12 +206,20 @@ impl Catalog {
         if let Some(mib) = config.max_output_mib {
             limits.output_bytes = mib << 20;
         }
+        let sandbox = Sandbox::from_grants(name, &config.grants)?;
         Ok(Arc::new(Plugin {
             name: name.into(),
             sha256: actual,
             bytes: Cow::Owned(bytes),
             origin: Origin::File(config.path.clone()),
             limits: Some(limits),
+            sandbox: Arc::new(sandbox),
+            params: config
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect(),
+            secret_refs: config.secrets.clone(),
         }))
     }
 

@@ -138,3 +138,51 @@ fn a_custom_plugin_is_pinned_by_sha256_and_recorded() {
     let err = TestEnv::new().fails(&["push", "db", "--transform", "nosuch"], &data);
     assert_one_line_error(&err, "[plugins.nosuch]");
 }
+
+/// The hostile plugin with `grants` added to its config.
+fn granted_env(grants: &str) -> TestEnv {
+    let mut env = TestEnv::new();
+    let wasm = hostile_wasm();
+    env.config(&format!(
+        "[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\n[plugins.hostile.grants]\n{grants}\n",
+        wasm.display(),
+        file_sha256(wasm)
+    ));
+    env
+}
+
+#[test]
+fn a_granted_directory_and_granted_variables_are_all_a_plugin_sees() {
+    // With /etc granted, the same read that failed above succeeds.
+    let env = granted_env("dirs = [\"/etc\"]");
+    env.push(
+        "db",
+        b"x",
+        &["--transform", "hostile:mode=passwd", "--compress", "none"],
+    );
+    let stored = env.ok(&["pull", "db", "--raw"], b"");
+    assert_eq!(stored, std::fs::read("/etc/passwd").unwrap());
+
+    // Only the variables named in `env` pass; the others stay invisible.
+    let mut env = granted_env("env = [\"TWGATE_TEST_VISIBLE\"]");
+    env.vars
+        .push(("TWGATE_TEST_VISIBLE".into(), "shown".into()));
+    env.vars
+        .push(("TWGATE_TEST_SECRET".into(), "do-not-leak".into()));
+    env.push(
+        "db",
+        b"x",
+        &["--transform", "hostile:mode=env", "--compress", "none"],
+    );
+    let seen = String::from_utf8(env.ok(&["pull", "db", "--raw"], b"")).unwrap();
+    assert!(seen.starts_with("TWGATE_TEST_VISIBLE=shown\n"), "{seen}");
+    assert!(!seen.contains("do-not-leak"), "{seen}");
+
+    // A grant that cannot be honoured is refused when the config is read.
+    let env = granted_env("dirs = [\"/no/such/twgate/dir\"]");
+    let err = env.fails(&["push", "db", "--transform", "hostile"], b"x");
+    assert_one_line_error(&err, "/no/such/twgate/dir");
+    let env = granted_env("http = [\"example.com\"]");
+    let err = env.fails(&["push", "db", "--transform", "hostile"], b"x");
+    assert_one_line_error(&err, "write an exact host:port");
+}

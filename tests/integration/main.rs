@@ -5,6 +5,7 @@
 mod backends;
 mod cli;
 mod crash;
+mod destination;
 mod fault_proxy;
 mod guide;
 mod hostile;

@@ -7,7 +7,7 @@ mod prune;
 mod pull;
 mod push;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, PluginCommand};
 use crate::config::Config;
 use crate::plugin::Catalog;
 use crate::runtime::{Limits, Runtime};
@@ -36,7 +36,7 @@ impl Context {
     }
 
     fn store_settings(&self) -> StoreSettings {
-        StoreSettings::from_config(&self.config)
+        StoreSettings::from_config(&self.config, self.catalog())
     }
 
     fn store_url(&self) -> Option<&str> {
@@ -93,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::List(args) => list::list(&ctx, args).await,
             Command::Prune(args) => prune::prune(&ctx, args).await,
             Command::Plugins => plugins::plugins(&ctx),
+            Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),
             Command::Init(_) => unreachable!("handled above"),
         }
     });

@@ -1,11 +1,13 @@
 //! `twgate plugins`: the built-in plugins and the configured custom ones, as they describe
 //! themselves, with where they come from and the capabilities they are granted.
+//! `twgate plugin inspect FILE`: what a component is, before anyone pins or grants it.
 
 use super::Context;
 use crate::builtin::BUILTIN;
 use crate::plugin::{Origin, Plugin};
 use crate::ui;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use std::path::Path;
 
 pub fn plugins(ctx: &Context) -> Result<()> {
     let runtime = ctx.runtime()?;
@@ -18,20 +20,77 @@ pub fn plugins(ctx: &Context) -> Result<()> {
         }
     }
     println!(
-        "{:<14} {:<9} {:<64}  {:<12} SUMMARY",
-        "NAME", "VERSION", "SHA256", "GRANTED"
+        "{:<14} {:<11} {:<9} {:<64}  SUMMARY",
+        "NAME", "KIND", "VERSION", "SHA256"
     );
     for plugin in &plugins {
         let info = runtime.info(plugin)?;
+        let kind = runtime.shape(plugin)?.kind;
         let summary = match &plugin.origin {
             Origin::Builtin => info.summary,
             Origin::File(path) => format!("{} ({})", info.summary, path.display()),
         };
-        // No plugin is granted anything yet: no files, network or environment.
         println!(
-            "{:<14} {:<9} {:<64}  {:<12} {}",
-            plugin.name, info.version, plugin.sha256, "nothing", summary
+            "{:<14} {:<11} {:<9} {:<64}  {}",
+            plugin.name,
+            kind.as_str(),
+            info.version,
+            plugin.sha256,
+            summary
         );
+        let granted = plugin.sandbox.describe();
+        if granted.is_empty() {
+            println!("{:<14} granted nothing", "");
+        } else {
+            println!("{:<14} granted: {}", "", granted.join(", "));
+        }
     }
+    Ok(())
+}
+
+pub fn inspect(ctx: &Context, file: &Path) -> Result<()> {
+    let plugin = Plugin::inspect_file(file)
+        .with_context(|| format!("cannot read plugin {}", file.display()))?;
+    let runtime = ctx.runtime()?;
+    let shape = runtime
+        .shape(&plugin)
+        .with_context(|| format!("{} is not a WebAssembly component", file.display()))?;
+    println!("file:     {}", file.display());
+    println!("sha256:   {}", plugin.sha256);
+    println!("world:    {} ({})", shape.kind.world(), shape.kind.as_str());
+    // Describing itself runs the plugin, granted nothing, within the default limits.
+    let mut name = plugin.name.clone();
+    match runtime.info(&plugin) {
+        Ok(info) => {
+            name = info.name.clone();
+            println!("name:     {}", info.name);
+            println!("version:  {}", info.version);
+            println!("abi:      {}", info.abi_version);
+            println!("summary:  {}", info.summary);
+        }
+        Err(e) => println!("info:     unavailable: {:#}", anyhow::Error::new(e)),
+    }
+    println!("imports:");
+    for import in &shape.imports {
+        println!("  {import}");
+    }
+    println!("exports:");
+    for export in &shape.exports {
+        println!("  {export}");
+    }
+    let wanted = shape.requested_capabilities();
+    if wanted.is_empty() {
+        println!("capabilities: none (it can only compute)");
+    } else {
+        println!("capabilities it could ask for (each refused unless granted):");
+        for capability in wanted {
+            println!("  {capability}");
+        }
+    }
+    let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    println!("to use it, review it, then add to the config:");
+    println!("  [plugins.{name}]");
+    println!("  path = {:?}", absolute.display().to_string());
+    println!("  sha256 = \"{}\"", plugin.sha256);
     Ok(())
 }

@@ -1,15 +1,23 @@
 //! The plugin runtime: one wasmtime `Engine`, compiled components cached on disk, and a
 //! sandboxed `Store` per stage and stream.
 //!
-//! **Invariant:** a plugin gets no capability: no files, no environment, no arguments, no
-//! network, no stdio. It gets randomness (encryption needs it) and clocks.
-//! Every call into a plugin is bounded by a memory limit and an epoch deadline.
+//! **Invariant:** a plugin gets no capability unless its configuration grants it (see
+//! `sandbox`): no files, no environment, no arguments, no network, no stdio. It gets
+//! randomness (encryption needs it) and clocks. Every call into a plugin is bounded by a
+//! memory limit and an epoch deadline.
 
 mod bindings;
 mod cache;
+mod destination;
+mod http;
+pub mod inspect;
+mod sandbox;
 mod stage;
 
-pub use bindings::{Direction, PluginInfo};
+pub use bindings::{Direction, ObjectEntry, PluginInfo};
+pub use destination::{Destination, DownloadHandle, UploadHandle};
+pub use http::HttpPolicy;
+pub use sandbox::{GrantError, Sandbox};
 pub use stage::{Stage, StageError};
 
 use crate::plugin::Plugin;
@@ -18,9 +26,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(50);
@@ -65,11 +74,24 @@ pub enum RuntimeError {
     },
 }
 
-/// Per-instance host state: an empty WASI context and the memory limiter.
+/// Per-instance host state: the WASI context the plugin's grants allow, its HTTP policy,
+/// and the memory limiter.
 pub(crate) struct StageState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: http::HttpHooks,
     limiter: stage::MemoryLimiter,
+}
+
+impl WasiHttpView for StageState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
 }
 
 impl WasiView for StageState {
@@ -83,7 +105,8 @@ impl WasiView for StageState {
 
 /// A compiled plugin ready to instantiate.
 struct Loaded {
-    pre: bindings::TransformPluginPre<StageState>,
+    pre: InstancePre<StageState>,
+    shape: inspect::Shape,
     name: String,
     sha256: String,
 }
@@ -106,6 +129,10 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(RuntimeError::Engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(RuntimeError::Engine)?;
+        // Always linked, so a plugin that can speak HTTP loads; each request is checked
+        // against the plugin's `http` grant, and without one is refused.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(RuntimeError::Engine)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -144,16 +171,16 @@ impl Runtime {
             plugin: plugin.name.clone(),
             source,
         })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::TransformPluginPre::new)
-            .map_err(|source| RuntimeError::Instantiate {
+        let shape = inspect::Shape::of(&self.engine, &component);
+        let pre = self.linker.instantiate_pre(&component).map_err(|source| {
+            RuntimeError::Instantiate {
                 plugin: plugin.name.clone(),
-                source,
-            })?;
+                source: inspect::explain_link_error(&self.engine, &component, source),
+            }
+        })?;
         let loaded = Arc::new(Loaded {
             pre,
+            shape,
             name: plugin.name.clone(),
             sha256: plugin.sha256.clone(),
         });
@@ -164,11 +191,41 @@ impl Runtime {
         Ok(loaded)
     }
 
+    /// What a plugin's component is: its world, imports and exports.
+    pub fn shape(&self, plugin: &Plugin) -> Result<inspect::Shape, RuntimeError> {
+        match self.load(plugin) {
+            Ok(loaded) => Ok(loaded.shape.clone()),
+            // Not linkable here, but its type can still be read.
+            Err(RuntimeError::Instantiate { .. }) => {
+                let component = cache::load_or_compile(
+                    &self.engine,
+                    self.cache_dir.as_deref(),
+                    &plugin.name,
+                    &plugin.sha256,
+                    &plugin.bytes,
+                )
+                .map_err(|source| RuntimeError::Compile {
+                    plugin: plugin.name.clone(),
+                    source,
+                })?;
+                Ok(inspect::Shape::of(&self.engine, &component))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Asks a plugin to describe itself.
     pub fn info(&self, plugin: &Plugin) -> Result<PluginInfo, StageError> {
         let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
-        let (mut store, bindings) = self.instantiate(&loaded, limits)?;
+        let mut store = self.new_store(plugin, limits)?;
+        if let Ok(pre) = bindings::DestinationPluginPre::new(loaded.pre.clone()) {
+            let bindings = instantiate(&loaded, &mut store, |store| pre.instantiate(store))?;
+            return stage::guarded(&mut store, &loaded.name, limits, |store| {
+                bindings.twgate_plugin_destination().call_info(store)
+            });
+        }
+        let bindings = self.transform(&loaded, &mut store)?;
         stage::guarded(&mut store, &loaded.name, limits, |store| {
             bindings.twgate_plugin_transform().call_info(store)
         })
@@ -184,7 +241,8 @@ impl Runtime {
     ) -> Result<Stage, StageError> {
         let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
-        let (store, bindings) = self.instantiate(&loaded, limits)?;
+        let mut store = self.new_store(plugin, limits)?;
+        let bindings = self.transform(&loaded, &mut store)?;
         Stage::open(
             store,
             bindings,
@@ -197,39 +255,80 @@ impl Runtime {
         )
     }
 
+    /// Connects to a destination plugin with its configured params and secrets.
+    pub fn connect(
+        &self,
+        plugin: &Plugin,
+        params: &[(String, Vec<u8>)],
+        secrets: &[(String, Vec<u8>)],
+    ) -> Result<Destination, StageError> {
+        let limits = self.limits_for(plugin);
+        let loaded = self.load(plugin).map_err(StageError::Runtime)?;
+        let mut store = self.new_store(plugin, limits)?;
+        let pre = bindings::DestinationPluginPre::new(loaded.pre.clone()).map_err(|_| {
+            StageError::WrongKind {
+                plugin: loaded.name.clone(),
+                wanted: "destination",
+            }
+        })?;
+        let bindings = instantiate(&loaded, &mut store, |store| pre.instantiate(store))?;
+        Destination::connect(store, bindings, &loaded.name, limits, params, secrets)
+    }
+
     /// The plugin's own limits (set in its config), else the runtime's.
     fn limits_for(&self, plugin: &Plugin) -> Limits {
         plugin.limits.unwrap_or(self.limits)
     }
 
-    fn instantiate(
-        &self,
-        loaded: &Loaded,
-        limits: Limits,
-    ) -> Result<(Store<StageState>, bindings::TransformPlugin), StageError> {
-        // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
-        let wasi = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+    /// A store holding exactly what `plugin` is granted.
+    fn new_store(&self, plugin: &Plugin, limits: Limits) -> Result<Store<StageState>, StageError> {
+        let wasi = plugin.sandbox.wasi_ctx().map_err(|source| {
+            StageError::Runtime(RuntimeError::Instantiate {
+                plugin: plugin.name.clone(),
+                source,
+            })
+        })?;
         let state = StageState {
             wasi,
             table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: http::HttpHooks::new(plugin.sandbox.http.clone()),
             limiter: stage::MemoryLimiter::new(limits.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         stage::set_deadline(&mut store, limits);
-        let bindings = loaded.pre.instantiate(&mut store).map_err(|source| {
-            StageError::Runtime(RuntimeError::Instantiate {
-                plugin: loaded.name.clone(),
-                source,
-            })
-        })?;
-        Ok((store, bindings))
+        Ok(store)
     }
+
+    /// Instantiates a transform plugin, or says that it is not one.
+    fn transform(
+        &self,
+        loaded: &Loaded,
+        store: &mut Store<StageState>,
+    ) -> Result<bindings::TransformPlugin, StageError> {
+        let pre = bindings::TransformPluginPre::new(loaded.pre.clone()).map_err(|_| {
+            StageError::WrongKind {
+                plugin: loaded.name.clone(),
+                wanted: "transform",
+            }
+        })?;
+        instantiate(loaded, store, |store| pre.instantiate(store))
+    }
+}
+
+fn instantiate<B>(
+    loaded: &Loaded,
+    store: &mut Store<StageState>,
+    make: impl FnOnce(&mut Store<StageState>) -> wasmtime::Result<B>,
+) -> Result<B, StageError> {
+    make(store).map_err(|source| {
+        StageError::Runtime(RuntimeError::Instantiate {
+            plugin: loaded.name.clone(),
+            source,
+        })
+    })
 }
 
 impl Drop for Runtime {

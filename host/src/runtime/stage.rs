@@ -32,6 +32,15 @@ pub enum StageError {
         size: usize,
         limit_mib: usize,
     },
+    #[error("plugin {plugin}: {message}")]
+    Denied { plugin: String, message: String },
+    #[error(
+        "plugin {plugin} is not a {wanted} plugin: `twgate plugin inspect FILE` shows what it is"
+    )]
+    WrongKind {
+        plugin: String,
+        wanted: &'static str,
+    },
     #[error("plugin {plugin} crashed")]
     Trap {
         plugin: String,
@@ -41,7 +50,7 @@ pub enum StageError {
 }
 
 impl StageError {
-    fn from_plugin(plugin: &str, e: PluginError) -> StageError {
+    pub(crate) fn from_plugin(plugin: &str, e: PluginError) -> StageError {
         let plugin = plugin.to_string();
         match e {
             PluginError::BadConfig(message) => StageError::BadConfig { plugin, message },
@@ -92,7 +101,8 @@ pub(crate) fn set_deadline(store: &mut Store<StageState>, limits: Limits) {
     store.set_epoch_deadline(ticks);
 }
 
-/// Runs one call into a plugin with a fresh deadline, mapping traps to clear errors.
+/// Runs one call into a plugin with a fresh deadline, mapping traps to clear errors. A
+/// capability refused during the call is the error, whatever the plugin did about it.
 pub(crate) fn guarded<R>(
     store: &mut Store<StageState>,
     plugin: &str,
@@ -100,7 +110,11 @@ pub(crate) fn guarded<R>(
     call: impl FnOnce(&mut Store<StageState>) -> wasmtime::Result<R>,
 ) -> Result<R, StageError> {
     set_deadline(store, limits);
-    call(store).map_err(|source| {
+    store.data().hooks.denials.lock().unwrap().clear();
+    off_async_workers(|| call(store)).map_err(|source| {
+        if let Some(denied) = take_denial(store, plugin) {
+            return denied;
+        }
         let plugin = plugin.to_string();
         if store.data().limiter.hit {
             StageError::Memory {
@@ -115,6 +129,40 @@ pub(crate) fn guarded<R>(
         } else {
             StageError::Trap { plugin, source }
         }
+    })
+}
+
+/// Runs `f`, which may block (a plugin waiting on HTTP blocks on tokio), so that it never
+/// blocks an async worker thread: on one, tokio is told to move its other work elsewhere.
+fn off_async_workers<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// As `guarded`, for calls that return the plugin's own `result`: its error becomes a
+/// `StageError` too.
+pub(crate) fn guarded_result<R>(
+    store: &mut Store<StageState>,
+    plugin: &str,
+    limits: Limits,
+    call: impl FnOnce(&mut Store<StageState>) -> wasmtime::Result<Result<R, PluginError>>,
+) -> Result<R, StageError> {
+    guarded(store, plugin, limits, call)?.map_err(|e| {
+        take_denial(store, plugin).unwrap_or_else(|| StageError::from_plugin(plugin, e))
+    })
+}
+
+/// The first capability refused during the last call, if any.
+fn take_denial(store: &mut Store<StageState>, plugin: &str) -> Option<StageError> {
+    let mut denials = store.data().hooks.denials.lock().unwrap();
+    let message = denials.drain(..).next()?;
+    Some(StageError::Denied {
+        plugin: plugin.into(),
+        message,
     })
 }
 
@@ -141,24 +189,15 @@ impl Stage {
         params: &[(String, Vec<u8>)],
         secrets: &[(String, Vec<u8>)],
     ) -> Result<Stage, StageError> {
-        let to_wit = |list: &[(String, Vec<u8>)]| -> Vec<Param> {
-            list.iter()
-                .map(|(key, value)| Param {
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-                .collect()
-        };
         let (params, secrets) = (to_wit(params), to_wit(secrets));
         let info = guarded(&mut store, plugin, limits, |store| {
             bindings.twgate_plugin_transform().call_info(store)
         })?;
-        let opened = guarded(&mut store, plugin, limits, |store| {
+        let resource = guarded_result(&mut store, plugin, limits, |store| {
             bindings
                 .twgate_plugin_transform()
                 .call_open(store, direction, &params, &secrets)
         })?;
-        let resource = opened.map_err(|e| StageError::from_plugin(plugin, e))?;
         Ok(Stage {
             store,
             bindings,
@@ -212,10 +251,9 @@ impl Stage {
         ) -> wasmtime::Result<Result<Vec<u8>, PluginError>>,
     ) -> Result<Vec<u8>, StageError> {
         let (bindings, resource) = (&self.bindings, self.resource);
-        let out = guarded(&mut self.store, &self.plugin, self.limits, |store| {
+        let out = guarded_result(&mut self.store, &self.plugin, self.limits, |store| {
             call(&bindings.twgate_plugin_transform().stage(), store, resource)
-        })?
-        .map_err(|e| StageError::from_plugin(&self.plugin, e))?;
+        })?;
         if out.len() > self.limits.output_bytes {
             return Err(StageError::OutputLimit {
                 plugin: self.plugin.clone(),
@@ -236,4 +274,14 @@ impl Stage {
                 .call_describe(store, resource)
         })
     }
+}
+
+/// Parameters as the contract passes them.
+pub(crate) fn to_wit(list: &[(String, Vec<u8>)]) -> Vec<Param> {
+    list.iter()
+        .map(|(key, value)| Param {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect()
 }

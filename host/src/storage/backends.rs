@@ -9,6 +9,7 @@
 use super::location::Location;
 use super::s3_uploads::S3Uploads;
 use crate::config::{AzblobConfig, Config, GcsConfig, S3Config, Secret, TransferConfig};
+use crate::plugin::Catalog;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use opendal::{services, Operator};
 use std::time::Duration;
@@ -20,15 +21,18 @@ pub struct StoreSettings {
     pub gcs: GcsConfig,
     pub azblob: AzblobConfig,
     pub transfer: TransferConfig,
+    /// Where a `plugin://NAME` store finds its plugin.
+    pub catalog: Option<Catalog>,
 }
 
 impl StoreSettings {
-    pub fn from_config(config: &Config) -> StoreSettings {
+    pub fn from_config(config: &Config, catalog: Catalog) -> StoreSettings {
         StoreSettings {
             s3: config.s3.clone(),
             gcs: config.gcs.clone(),
             azblob: config.azblob.clone(),
             transfer: config.transfer.clone(),
+            catalog: Some(catalog),
         }
     }
 }
@@ -83,7 +87,9 @@ pub async fn remote_operator(
     };
     let mut uploads = None;
     let op = match location {
-        Location::Fs { .. } => unreachable!("local stores are opened by Store::open"),
+        Location::Fs { .. } | Location::Plugin { .. } => {
+            unreachable!("local and plugin stores are opened by Store::open")
+        }
         Location::S3 { bucket, prefix } => {
             let s3 = resolve_s3(bucket, &settings.s3, &store).await?;
             uploads = Some(S3Uploads::new(&s3, bucket, prefix));

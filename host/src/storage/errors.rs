@@ -23,6 +23,7 @@ pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
         Location::Azblob { container, .. } => format!("container '{container}'"),
         Location::S3 { bucket, .. } | Location::Gcs { bucket, .. } => format!("bucket '{bucket}'"),
         Location::Fs { .. } => "directory".into(),
+        Location::Plugin { .. } => return plugin_hint(err),
     };
     match err.kind() {
         // Writing or listing cannot miss an object, only the bucket (GCS and its emulator
@@ -104,6 +105,7 @@ fn credential_settings(location: &Location) -> &'static str {
             "AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING (or [azblob] in the config)"
         }
         Location::Fs { .. } => "the store's permissions",
+        Location::Plugin { .. } => "the secrets in the plugin's config",
     }
 }
 
@@ -115,6 +117,7 @@ fn endpoint_settings(location: &Location) -> &'static str {
             "the endpoint in the connection string or AZURE_STORAGE_ENDPOINT"
         }
         Location::Fs { .. } => "the path",
+        Location::Plugin { .. } => "the plugin's params",
     }
 }
 
@@ -166,4 +169,13 @@ fn is_connect_error(err: &opendal::Error) -> bool {
 
 fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or(s).to_string()
+}
+
+/// A destination plugin's own one-line message (already naming the plugin), which never
+/// holds a request URI: that stays inside the plugin.
+fn plugin_hint(err: &opendal::Error) -> String {
+    match err.kind() {
+        ErrorKind::NotFound => "not found".into(),
+        _ => first_line(err.message()),
+    }
 }

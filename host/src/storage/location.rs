@@ -1,7 +1,8 @@
 //! Store URLs: which backend a `--store` names, and where in it backups live.
 //!
 //! - a path, or `fs:///absolute/path`: a local directory;
-//! - `s3://BUCKET[/PREFIX]`, `gs://BUCKET[/PREFIX]`, `azblob://CONTAINER[/PREFIX]`.
+//! - `s3://BUCKET[/PREFIX]`, `gs://BUCKET[/PREFIX]`, `azblob://CONTAINER[/PREFIX]`;
+//! - `plugin://NAME[/PREFIX]`: the destination plugin configured as `[plugins.NAME]`.
 //!
 //! A URL never carries credentials (those come from the environment or the config file),
 //! so a `Location` is always safe to print.
@@ -16,6 +17,7 @@ pub enum Location {
     S3 { bucket: String, prefix: String },
     Gcs { bucket: String, prefix: String },
     Azblob { container: String, prefix: String },
+    Plugin { name: String, prefix: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +68,12 @@ impl Location {
                 container: bucket,
                 prefix,
             }),
+            "plugin" => Ok(Location::Plugin {
+                name: bucket,
+                prefix,
+            }),
             _ => Err(bad(
-                "use a directory path, fs:///path, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or azblob://CONTAINER/PREFIX",
+                "use a directory path, fs:///path, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, azblob://CONTAINER/PREFIX or plugin://NAME/PREFIX",
             )),
         }
     }
@@ -78,7 +84,8 @@ impl Location {
             Location::Fs { root } => root.to_string_lossy().into_owned(),
             Location::S3 { prefix, .. }
             | Location::Gcs { prefix, .. }
-            | Location::Azblob { prefix, .. } => {
+            | Location::Azblob { prefix, .. }
+            | Location::Plugin { prefix, .. } => {
                 if prefix.is_empty() {
                     "/".into()
                 } else {
@@ -100,6 +107,7 @@ impl fmt::Display for Location {
             Location::S3 { bucket, prefix } => ("s3", bucket, prefix),
             Location::Gcs { bucket, prefix } => ("gs", bucket, prefix),
             Location::Azblob { container, prefix } => ("azblob", container, prefix),
+            Location::Plugin { name, prefix } => ("plugin", name, prefix),
         };
         if prefix.is_empty() {
             write!(f, "{scheme}://{bucket}")
@@ -139,6 +147,15 @@ mod tests {
             }
         );
         assert!(Location::parse("./store").unwrap().is_local());
+        let plugin = Location::parse("plugin://webdav/team").unwrap();
+        assert_eq!(
+            plugin,
+            Location::Plugin {
+                name: "webdav".into(),
+                prefix: "team".into()
+            }
+        );
+        assert_eq!(plugin.to_string(), "plugin://webdav/team");
     }
 
     #[test]

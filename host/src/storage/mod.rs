@@ -13,6 +13,7 @@ mod backends;
 mod errors;
 mod location;
 mod orphans;
+mod plugin_service;
 mod s3_uploads;
 mod upload;
 
@@ -78,6 +79,15 @@ pub enum StorageError {
     BadName { name: String },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::CatalogError),
+    #[error("store {store}: {error}")]
+    PluginConnect {
+        store: String,
+        error: crate::runtime::StageError,
+    },
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
 }
 
 /// A reference to one backup: `NAME`, `NAME@latest` or `NAME@ID` (or a unique id prefix).
@@ -157,6 +167,16 @@ impl Store {
         let transfer = Transfer::from_config(&settings.transfer);
         let root: PathBuf = match &place {
             Location::Fs { root } => root.clone(),
+            Location::Plugin { name, .. } => {
+                let op = plugin_operator(&place, name, settings).await?;
+                return Ok(Store {
+                    op,
+                    s3_uploads: None,
+                    location: place.to_string(),
+                    place,
+                    transfer,
+                });
+            }
             remote => {
                 let (op, s3_uploads) =
                     backends::remote_operator(remote, settings, &transfer).await?;
@@ -386,6 +406,34 @@ impl Store {
             })
         }))
     }
+}
+
+/// Connects to the destination plugin `name` and wraps it as an operator.
+async fn plugin_operator(
+    place: &Location,
+    name: &str,
+    settings: &StoreSettings,
+) -> Result<Operator, StorageError> {
+    let catalog = settings.catalog.clone().unwrap_or_else(|| {
+        crate::plugin::Catalog::new(&Default::default(), crate::runtime::Limits::default())
+    });
+    let plugin = catalog.find(name)?;
+    let secrets = plugin.read_secrets()?;
+    let runtime = std::sync::Arc::new(crate::runtime::Runtime::new(
+        crate::runtime::Limits::default(),
+        crate::runtime::default_cache_dir(),
+    )?);
+    let connecting = runtime.clone();
+    let destination =
+        tokio::task::spawn_blocking(move || connecting.connect(&plugin, &plugin.params, &secrets))
+            .await
+            .expect("connecting to a plugin does not panic")
+            .map_err(|error| StorageError::PluginConnect {
+                store: place.to_string(),
+                error,
+            })?;
+    let builder = plugin_service::PluginBuilder::new(runtime, destination, &place.root());
+    Operator::new(builder).map_err(|source| io_error("open", &place.to_string(), place, source))
 }
 
 pub fn data_path(name: &str, id: &str) -> String {

@@ -1,5 +1,6 @@
 //! The component glue, for `wasm32` only: the bindings of the world `transform-plugin`, and
-//! [`Plugin`], which implements them for any [`Transform`].
+//! [`Plugin`], which implements them for any [`Transform`]. The contract's shared `types`
+//! and their conversions live here too; the destination glue reuses them.
 //!
 //! `export_transform!(T)` in a plugin crate expands to wit-bindgen's export macro for
 //! `Plugin<T>`, with the bindings' path pointing here: the exported functions and the
@@ -31,7 +32,8 @@ pub struct Plugin<T>(PhantomData<T>);
 /// One `stage` resource: one `T`, behind a cell because the resource's methods take `&self`.
 pub struct StageOf<T>(RefCell<T>);
 
-fn to_wit(e: Error) -> PluginError {
+/// The contract's `plugin-error` for `e`; shared with the destination glue.
+pub(crate) fn to_wit(e: Error) -> PluginError {
     match e {
         Error::BadConfig(m) => PluginError::BadConfig(m),
         Error::CorruptInput(m) => PluginError::CorruptInput(m),
@@ -40,7 +42,8 @@ fn to_wit(e: Error) -> PluginError {
     }
 }
 
-fn to_params(list: Vec<Param>) -> Params {
+/// `Params` from the contract's list; shared with the destination glue.
+pub(crate) fn to_params(list: Vec<Param>) -> Params {
     // Moves each value (no copy), so dropping the `Params` wipes the host's bytes.
     list.into_iter().map(|p| (p.key, p.value)).collect()
 }

@@ -1,9 +1,14 @@
-//! Write a twgate transform plugin in plain Rust.
+//! Write a twgate plugin in plain Rust: a transform or a destination.
 //!
-//! A plugin is a WebAssembly component for `wasm32-wasip2` that exports the world
-//! `transform-plugin` of `wit/plugin.wit`. This crate is the one place that generates the
-//! component bindings for that world; a plugin implements [`Transform`] on the type that holds
-//! one stream's state and invokes [`export_transform!`] once:
+//! A plugin is a WebAssembly component for `wasm32-wasip2` that exports one world of
+//! `wit/plugin.wit`. This crate is the one place that generates the component bindings for
+//! those worlds; a plugin implements plain-Rust traits and invokes one export macro once.
+//!
+//! # Transforms
+//!
+//! A transform (world `transform-plugin`) turns one byte stream into another and back. It
+//! implements [`Transform`] on the type that holds one stream's state and invokes
+//! [`export_transform!`]:
 //!
 //! ```
 //! use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};
@@ -37,9 +42,114 @@
 //! # }
 //! ```
 //!
-//! On `wasm32` the macro expands to the component's exports; on any other target it only
-//! checks that the type implements [`Transform`], so the same crate (as an `rlib`) is tested
-//! natively with `cargo test`, and [`run`] drives a stage the way the host does.
+//! # Destinations
+//!
+//! A destination (world `destination-plugin`) keeps stored objects: a custom store. It
+//! implements [`Destination`] (which connects), [`Connection`] (create, read, stat, list,
+//! delete), [`Upload`] and [`Download`], and invokes [`export_destination!`]:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::collections::BTreeMap;
+//! use std::rc::Rc;
+//! use twgate_plugin_sdk::{
+//!     export_destination, Connection, Destination, Download, Error, ObjectEntry, Params, Upload,
+//! };
+//!
+//! type Objects = Rc<RefCell<BTreeMap<String, Vec<u8>>>>;
+//!
+//! /// Keeps objects in memory, for as long as the connection lives.
+//! pub struct Memory;
+//! pub struct Store(Objects);
+//! /// A real destination streams each chunk to a staging object instead.
+//! pub struct Staged { objects: Objects, path: String, data: Vec<u8> }
+//! pub struct Bytes(Vec<u8>);
+//!
+//! impl Destination for Memory {
+//!     const NAME: &'static str = "memory";
+//!     const VERSION: &'static str = "0.1.0";
+//!     const SUMMARY: &'static str = "keeps objects in memory";
+//!     type Connection = Store;
+//!
+//!     fn connect(params: &Params, _secrets: &Params) -> Result<Store, Error> {
+//!         if let Some(key) = params.first_unknown(&[]) {
+//!             return Err(Error::BadConfig(format!("memory does not take a parameter '{key}'")));
+//!         }
+//!         Ok(Store(Objects::default()))
+//!     }
+//! }
+//!
+//! impl Connection for Store {
+//!     type Upload = Staged;
+//!     type Download = Bytes;
+//!
+//!     fn create(&mut self, path: &str) -> Result<Staged, Error> {
+//!         Ok(Staged { objects: self.0.clone(), path: path.into(), data: Vec::new() })
+//!     }
+//!     fn read(&mut self, path: &str, offset: u64, length: u64) -> Result<Option<Bytes>, Error> {
+//!         Ok(self.0.borrow().get(path).map(|data| {
+//!             let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+//!             let length = usize::try_from(length).unwrap_or(usize::MAX);
+//!             let end = start.saturating_add(length).min(data.len());
+//!             Bytes(data[start..end].to_vec())
+//!         }))
+//!     }
+//!     fn stat(&mut self, path: &str) -> Result<Option<ObjectEntry>, Error> {
+//!         Ok(self.list_objects(path)?.into_iter().find(|entry| entry.path == path))
+//!     }
+//!     fn list_objects(&mut self, prefix: &str) -> Result<Vec<ObjectEntry>, Error> {
+//!         let objects = self.0.borrow();
+//!         let matching = objects.iter().filter(|(path, _)| path.starts_with(prefix));
+//!         Ok(matching
+//!             .map(|(path, data)| ObjectEntry {
+//!                 path: path.clone(),
+//!                 size: data.len() as u64,
+//!                 modified: None,
+//!             })
+//!             .collect())
+//!     }
+//!     fn delete(&mut self, path: &str) -> Result<(), Error> {
+//!         self.0.borrow_mut().remove(path);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl Upload for Staged {
+//!     fn write(&mut self, chunk: &[u8]) -> Result<(), Error> {
+//!         self.data.extend_from_slice(chunk);
+//!         Ok(())
+//!     }
+//!     fn commit(self) -> Result<(), Error> {
+//!         self.objects.borrow_mut().insert(self.path, self.data);
+//!         Ok(())
+//!     }
+//!     fn abort(self) -> Result<(), Error> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl Download for Bytes {
+//!     /// At most 1 MiB per call; empty at the end.
+//!     fn next(&mut self) -> Result<Vec<u8>, Error> {
+//!         let n = self.0.len().min(1 << 20);
+//!         Ok(self.0.drain(..n).collect())
+//!     }
+//! }
+//!
+//! export_destination!(Memory);
+//! # fn main() {
+//! # use twgate_plugin_sdk::{read_object, write_object};
+//! # let mut store = Memory::connect(&Params::new(), &Params::new()).unwrap();
+//! # write_object(&mut store, "db/a", b"abcdef", 4).unwrap();
+//! # assert_eq!(read_object(&mut store, "db/a", 2, 3).unwrap().as_deref(), Some(&b"cde"[..]));
+//! # assert_eq!(store.stat("db/b").unwrap(), None);
+//! # }
+//! ```
+//!
+//! On `wasm32` the export macros expand to the component's exports; on any other target
+//! they only check that the type implements the trait, so the same crate (as an `rlib`) is
+//! tested natively with `cargo test`: [`run`] drives a stage the way the host does, and
+//! [`write_object`] and [`read_object`] drive a connection.
 
 use std::fmt;
 
@@ -305,18 +415,66 @@ macro_rules! export_transform {
     };
 }
 
-/// What [`export_transform!`] expands to refers to; not part of the API.
+/// Exports `$t`, a type implementing [`Destination`], as this crate's component.
+///
+/// Invoke it once, at the top level of the plugin crate (built as a `cdylib`). On `wasm32`
+/// it expands to the exports of the world `twgate:plugin/destination-plugin@0.1.0`; on any
+/// other target it only checks that `$t` implements [`Destination`]. A crate exports either
+/// a transform or a destination, never both.
+#[cfg(target_arch = "wasm32")]
+#[macro_export]
+macro_rules! export_destination {
+    ($t:ty) => {
+        const _: () = {
+            type __TwgateExported = $crate::__private::DestinationPlugin<$t>;
+            $crate::__private::destination_bindings::__export_destination_plugin!(
+                __TwgateExported with_types_in $crate::__private::destination_bindings
+            );
+        };
+    };
+}
+
+/// Exports `$t`, a type implementing [`Destination`], as this crate's component.
+///
+/// Invoke it once, at the top level of the plugin crate (built as a `cdylib`). On `wasm32`
+/// it expands to the exports of the world `twgate:plugin/destination-plugin@0.1.0`; on any
+/// other target it only checks that `$t` implements [`Destination`]. A crate exports either
+/// a transform or a destination, never both.
+#[cfg(not(target_arch = "wasm32"))]
+#[macro_export]
+macro_rules! export_destination {
+    ($t:ty) => {
+        const _: fn() = $crate::__private::assert_destination::<$t>;
+    };
+}
+
+/// What [`export_transform!`] and [`export_destination!`] expand to refers to; not part of
+/// the API.
 #[doc(hidden)]
 pub mod __private {
     #[cfg(target_arch = "wasm32")]
     pub use crate::component::{bindings, Plugin};
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::destination_component::{bindings as destination_bindings, DestinationPlugin};
 
     /// Compiles only if `T` implements [`Transform`](crate::Transform).
     pub fn assert_transform<T: crate::Transform>() {}
+
+    /// Compiles only if `T` implements [`Destination`](crate::Destination).
+    pub fn assert_destination<T: crate::Destination>() {}
 }
+
+mod destination;
+
+pub use destination::{
+    read_object, write_object, Connection, Destination, Download, DownloadSlot, ObjectEntry,
+    Upload, UploadSlot,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod component;
+#[cfg(target_arch = "wasm32")]
+mod destination_component;
 
 #[cfg(test)]
 mod tests {

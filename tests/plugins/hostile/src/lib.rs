@@ -5,6 +5,9 @@
 //! - `flood`: returns 32 MiB from one `push`;
 //! - `passwd`: tries to read `/etc/passwd` and returns it as output if it can;
 //! - `env`: returns every environment variable it can see as output;
+//! - `http`: on `open` forward, GETs the URL in the parameter `url` through wasi:http and
+//!   fails with `internal` naming wasi:http's error code (e.g. `HttpRequestDenied`) if no
+//!   answer comes; with an answer, whatever its status, it passes bytes through unchanged;
 //! - anything else: passes bytes through unchanged.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "transform-plugin" });
@@ -34,7 +37,11 @@ impl Guest for Plugin {
         }
     }
 
-    fn open(_direction: Direction, params: Vec<Param>, _secrets: Vec<Param>) -> Result<Stage, PluginError> {
+    fn open(
+        direction: Direction,
+        params: Vec<Param>,
+        _secrets: Vec<Param>,
+    ) -> Result<Stage, PluginError> {
         let get = |key: &str| {
             params
                 .iter()
@@ -42,13 +49,56 @@ impl Guest for Plugin {
                 .map(|p| String::from_utf8_lossy(&p.value).into_owned())
         };
         let after = get("after").and_then(|a| a.parse().ok()).unwrap_or(1 << 20);
+        let mode = get("mode").unwrap_or_default();
+        if mode == "http" && matches!(direction, Direction::Forward) {
+            http_get(&get("url").unwrap_or_default()).map_err(PluginError::Internal)?;
+        }
         Ok(Stage::new(Hostile {
-            mode: get("mode").unwrap_or_default(),
+            mode,
             after,
             seen: RefCell::new(0),
             hoard: RefCell::new(Vec::new()),
         }))
     }
+}
+
+/// GETs `url` (`http://host:port/path` or `https://...`) and returns its status, or a
+/// message with wasi:http's error code.
+fn http_get(url: &str) -> Result<u16, String> {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (Scheme::Http, rest),
+        Some(("https", rest)) => (Scheme::Https, rest),
+        _ => {
+            return Err(format!(
+                "mode http needs a parameter url=http://host:port/path, not '{url}'"
+            ))
+        }
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = OutgoingRequest::new(Fields::new());
+    let refused = |what: &str| format!("HTTP GET {url}: the host refused the {what}");
+    request
+        .set_scheme(Some(&scheme))
+        .map_err(|()| refused("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| refused("authority"))?;
+    request
+        .set_path_with_query(Some(if path.is_empty() { "/" } else { path }))
+        .map_err(|()| refused("path"))?;
+    let failed = |code| format!("HTTP GET {url} failed: {code:?}");
+    let future = outgoing_handler::handle(request, None).map_err(failed)?;
+    let response = loop {
+        match future.get() {
+            Some(Ok(result)) => break result.map_err(failed)?,
+            Some(Err(())) => return Err(format!("HTTP GET {url}: the response was taken twice")),
+            None => future.subscribe().block(),
+        }
+    };
+    Ok(response.status())
 }
 
 impl GuestStage for Hostile {
@@ -73,7 +123,9 @@ impl GuestStage for Hostile {
             "flood" => Ok(vec![b'x'; 32 << 20]),
             "passwd" => match std::fs::read("/etc/passwd") {
                 Ok(contents) => Ok(contents),
-                Err(e) => Err(PluginError::Internal(format!("cannot read /etc/passwd: {e}"))),
+                Err(e) => Err(PluginError::Internal(format!(
+                    "cannot read /etc/passwd: {e}"
+                ))),
             },
             "env" => {
                 let mut out: Vec<u8> = std::env::vars()
