@@ -148,7 +148,28 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    twgate prune db --keep-within 30d --dry-run\n  \
+    twgate prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12\n  \
+    twgate prune --orphans")]
 pub struct PruneArgs {
+    /// Apply the keep rules to this backup name only [default: every name in the store]
+    pub name: Option<String>,
+    /// Keep the N newest backups
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep every backup started within AGE of the newest one (e.g. 30d)
+    #[arg(long, value_parser = parse_age, value_name = "AGE")]
+    pub keep_within: Option<std::time::Duration>,
+    /// Keep the newest backup of each of the N newest days that have one (UTC)
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<usize>,
+    /// Keep the newest backup of each of the N newest ISO weeks that have one
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<usize>,
+    /// Keep the newest backup of each of the N newest months that have one
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<usize>,
     /// Remove data no manifest points at, staging files and unfinished S3 multipart uploads
     #[arg(long)]
     pub orphans: bool,

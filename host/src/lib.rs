@@ -11,6 +11,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;
+pub mod retention;
 pub mod runtime;
 pub mod signals;
 pub mod storage;

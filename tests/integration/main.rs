@@ -13,6 +13,7 @@ mod interop;
 mod memory;
 mod plugins;
 mod postgres;
+mod retention;
 mod store_behaviour;
 mod store_errors;
 mod store_faults;

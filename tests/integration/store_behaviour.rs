@@ -40,13 +40,14 @@ pub fn round_trip(backend: Backend) {
     let verify: serde_json::Value =
         serde_json::from_slice(&env.ok(&["verify", &format!("db@{id1}"), "--json"], b"")).unwrap();
     assert_eq!(verify["ok"], true, "{verify}");
-    // Only the two data objects and their manifests: no probes, no staging left over.
+    // Only the two data objects, their manifests and the verify marker of the one that
+    // was verified: no probes, no staging left over.
     let paths = raw_paths(&env);
-    let expected: Vec<String> = [&id1, &id2]
+    let mut expected: Vec<String> = [&id1, &id2]
         .iter()
         .flat_map(|id| [format!("db/{id}.data"), format!("db/{id}.manifest.json")])
         .collect();
-    let mut expected = expected;
+    expected.push(format!("db/{id1}.verified.json"));
     expected.sort();
     assert_eq!(
         paths

@@ -1,24 +1,119 @@
-//! `twgate prune --orphans`: removes what interrupted pushes left behind, older than a
-//! grace period. (Retention of finished backups is not here yet.)
+//! `twgate prune`: retention (`--keep-*`, restic's semantics, see `retention`) and
+//! `--orphans` (what interrupted pushes left behind, older than a grace period).
+//!
+//! Every backup is printed with what happens to it and why, so a `--dry-run` is a full
+//! account of a real run.
 
 use super::Context;
 use crate::cli::PruneArgs;
+use crate::manifest::Manifest;
+use crate::retention::{self, Policy};
+use crate::storage::{validate_name, Store};
 use crate::ui;
 use anyhow::{bail, Result};
+use std::collections::BTreeMap;
 
 pub async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
-    if !args.orphans {
-        bail!("say what to prune: --orphans removes what interrupted pushes left behind (retention rules are not implemented yet)");
+    let policy = Policy {
+        last: args.keep_last,
+        within: args.keep_within,
+        daily: args.keep_daily,
+        weekly: args.keep_weekly,
+        monthly: args.keep_monthly,
+    };
+    if !policy.is_set() && !args.orphans {
+        bail!("say what to keep: --keep-last N, --keep-within AGE, --keep-daily/--keep-weekly/--keep-monthly N; or --orphans to remove what interrupted pushes left behind");
+    }
+    if let Some(name) = &args.name {
+        validate_name(name)?;
+        if !policy.is_set() {
+            bail!("a backup name applies to the --keep-* rules: add one, or drop the name for --orphans");
+        }
     }
     let store = ctx.open_store().await?;
-    let orphans = store.orphans(args.grace).await?;
+    let mut failed = 0;
+    if policy.is_set() {
+        failed += apply_retention(&store, &policy, args.name.as_deref(), args.dry_run).await?;
+    }
+    if args.orphans {
+        failed += remove_orphans(&store, args.grace, args.dry_run).await?;
+    }
+    if failed > 0 {
+        bail!("{failed} removals failed (see the warnings above); run prune again");
+    }
+    Ok(())
+}
+
+/// Applies `policy` to each name (or to `only`); returns how many removals failed.
+async fn apply_retention(
+    store: &Store,
+    policy: &Policy,
+    only: Option<&str>,
+    dry_run: bool,
+) -> Result<usize> {
+    let mut by_name: BTreeMap<String, Vec<Manifest>> = BTreeMap::new();
+    for manifest in store.manifests(only).await? {
+        by_name
+            .entry(manifest.name.clone())
+            .or_default()
+            .push(manifest);
+    }
+    if by_name.is_empty() {
+        match only {
+            Some(name) => bail!("no backup named '{name}' in store {}", store.location()),
+            None => ui::info(&format!("no backups in {}", store.location())),
+        }
+    }
+    let mut failed = 0;
+    for (name, manifests) in &by_name {
+        let verified = store.verified_ids(name).await?;
+        let backups: Vec<retention::Backup> = manifests
+            .iter()
+            .map(|m| retention::Backup {
+                id: m.id.clone(),
+                at: m.started_at,
+                verified: verified.contains(&m.id),
+            })
+            .collect();
+        for verdict in retention::decide(policy, &backups) {
+            let manifest = manifests
+                .iter()
+                .find(|m| m.id == verdict.id)
+                .expect("decided on these");
+            let what = format!(
+                "{name}@{} ({}, {})",
+                manifest.id,
+                manifest.started_at.strftime("%Y-%m-%d %H:%M UTC"),
+                ui::bytes(manifest.stored.size)
+            );
+            if verdict.keep() {
+                println!("keep   {what}: {}", verdict.reasons.join(", "));
+            } else if dry_run {
+                println!("would remove {what}");
+            } else {
+                match store.delete_backup(manifest).await {
+                    Ok(()) => println!("remove {what}"),
+                    Err(e) => {
+                        ui::warn(&format!("cannot remove {name}@{}: {e}", manifest.id));
+                        failed += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// Removes orphans older than `grace`; returns how many removals failed.
+async fn remove_orphans(store: &Store, grace: std::time::Duration, dry_run: bool) -> Result<usize> {
+    let orphans = store.orphans(grace).await?;
     if orphans.is_empty() {
         ui::info(&format!(
             "no orphans older than {}s in {}",
-            args.grace.as_secs(),
+            grace.as_secs(),
             store.location()
         ));
-        return Ok(());
+        return Ok(0);
     }
     let mut failed = 0;
     for orphan in &orphans {
@@ -27,12 +122,8 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
             .modified
             .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into());
-        let verb = if args.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        if !args.dry_run {
+        let verb = if dry_run { "would remove" } else { "removed" };
+        if !dry_run {
             if let Err(e) = store.remove_orphan(orphan).await {
                 ui::warn(&format!("cannot remove {}: {e}", orphan.path));
                 failed += 1;
@@ -45,8 +136,5 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
             orphan.kind.describe()
         );
     }
-    if failed > 0 {
-        bail!("{failed} of {} orphans could not be removed", orphans.len());
-    }
-    Ok(())
+    Ok(failed)
 }

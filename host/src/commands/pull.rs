@@ -227,6 +227,12 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
             }
         }
     }
+    // Retention never removes the newest verified backup; record that this one is.
+    if let Err(e) = store.put_verified(&manifest, args.exec.is_some()).await {
+        ui::warn(&format!(
+            "verified, but could not record it in the store: {e}"
+        ));
+    }
     if args.json {
         let report = serde_json::json!({
             "name": manifest.name,

@@ -3,7 +3,8 @@
 //!
 //! Layout under the store's root, for a backup `NAME` with id `ID`:
 //! - `NAME/ID.data`: the stored bytes (the dump after every pipeline stage);
-//! - `NAME/ID.manifest.json`: the manifest, written last.
+//! - `NAME/ID.manifest.json`: the manifest, written last;
+//! - `NAME/ID.verified.json`: written by each successful `verify` (when, by which twgate).
 //!
 //! **Invariant:** listing and resolving look only at manifests, so an object whose push
 //! never finished (no manifest) is invisible. Writes go through `DataWriter`, which aborts
@@ -29,6 +30,8 @@ use std::path::PathBuf;
 
 const MANIFEST_SUFFIX: &str = ".manifest.json";
 const DATA_SUFFIX: &str = ".data";
+/// A backup that `verify` restored completely gets this marker beside its manifest.
+const VERIFIED_SUFFIX: &str = ".verified.json";
 /// How many manifests `manifests` reads at once.
 const MANIFEST_READS_IN_FLIGHT: usize = 16;
 /// Where the fs service stages writes before renaming them into place.
@@ -263,6 +266,55 @@ impl Store {
         Ok(())
     }
 
+    /// Records that `verify` restored `manifest`'s backup completely, now.
+    pub async fn put_verified(
+        &self,
+        manifest: &Manifest,
+        with_command: bool,
+    ) -> Result<(), StorageError> {
+        let path = verified_path(&manifest.name, &manifest.id);
+        let record = serde_json::json!({
+            "verified_at": jiff::Timestamp::now(),
+            "twgate_version": env!("CARGO_PKG_VERSION"),
+            "original_sha256": manifest.original.sha256,
+            "checked_by_command": with_command,
+        });
+        self.op
+            .write(&path, serde_json::to_vec_pretty(&record).expect("JSON"))
+            .await
+            .map_err(|e| self.err("write", &path, e))?;
+        Ok(())
+    }
+
+    /// The ids of `name`'s backups that have been verified.
+    pub async fn verified_ids(
+        &self,
+        name: &str,
+    ) -> Result<std::collections::HashSet<String>, StorageError> {
+        let dir = format!("{name}/");
+        let entries = match self.op.list(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(self.err("list", &dir, e)),
+        };
+        Ok(entries
+            .iter()
+            .filter_map(|e| e.name().strip_suffix(VERIFIED_SUFFIX))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Deletes a backup: its manifest first (from then on it does not exist), then its
+    /// data and verify marker. A failure after the manifest leaves data that
+    /// `prune --orphans` removes.
+    pub async fn delete_backup(&self, manifest: &Manifest) -> Result<(), StorageError> {
+        self.delete(&manifest_path(&manifest.name, &manifest.id))
+            .await?;
+        self.delete(&manifest.stored.object).await?;
+        self.delete(&verified_path(&manifest.name, &manifest.id))
+            .await
+    }
+
     /// Deletes one object, e.g. the data of a push that failed after writing it.
     pub async fn delete(&self, path: &str) -> Result<(), StorageError> {
         self.op
@@ -442,6 +494,10 @@ pub fn data_path(name: &str, id: &str) -> String {
 
 pub fn manifest_path(name: &str, id: &str) -> String {
     format!("{name}/{id}{MANIFEST_SUFFIX}")
+}
+
+pub fn verified_path(name: &str, id: &str) -> String {
+    format!("{name}/{id}{VERIFIED_SUFFIX}")
 }
 
 fn io_error(

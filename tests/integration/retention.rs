@@ -1,0 +1,103 @@
+//! `twgate prune NAME --keep-*`: restic-style retention on a real store, printing what it
+//! keeps and why, never removing the newest verified backup.
+
+use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
+
+/// Pushes `days` backups of `name` and backdates each to 01:00 UTC on consecutive days
+/// ending 2026-11-25 (newest first), standing in for a cron job's history.
+fn history(env: &TestEnv, name: &str, days: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..days {
+        ids.push(env.push(name, &sample(10_000 + i, 40 + i as u64), &[]));
+    }
+    ids.reverse(); // newest first
+    for (age, id) in ids.iter().enumerate() {
+        let path = env.store().join(name).join(format!("{id}.manifest.json"));
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let day = jiff::civil::date(2026, 11, 25) - jiff::Span::new().days(age as i64);
+        let at = day
+            .at(1, 0, 0, 0)
+            .in_tz("UTC")
+            .unwrap()
+            .timestamp()
+            .to_string();
+        manifest["started_at"] = at.clone().into();
+        manifest["finished_at"] = at.into();
+        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    }
+    ids
+}
+
+#[test]
+fn keep_rules_say_what_they_keep_and_dry_run_removes_nothing() {
+    let env = TestEnv::new();
+    let ids = history(&env, "db", 6);
+    let out =
+        String::from_utf8(env.ok(&["prune", "db", "--keep-daily", "2", "--dry-run"], b"")).unwrap();
+    assert!(
+        out.contains(&format!("keep   db@{} (2026-11-25 01:00 UTC", ids[0])),
+        "{out}"
+    );
+    assert!(out.contains("newest, daily 2026-11-25"), "{out}");
+    assert!(
+        out.contains(&format!("keep   db@{} (2026-11-24 01:00 UTC", ids[1])),
+        "{out}"
+    );
+    assert_eq!(out.matches("would remove db@").count(), 4, "{out}");
+    assert_eq!(
+        env.backup_ids(Some("db")).len(),
+        6,
+        "a dry run removes nothing"
+    );
+
+    let out = String::from_utf8(env.ok(&["prune", "db", "--keep-within", "2d"], b"")).unwrap();
+    assert_eq!(out.matches("remove db@").count(), 3, "{out}");
+    let mut left = env.backup_ids(Some("db"));
+    left.reverse();
+    assert_eq!(left, ids[..3].to_vec());
+    // Removed backups leave nothing behind: only the kept ones' files remain.
+    assert_eq!(env.stored_files("db").len(), 3 * 2);
+}
+
+#[test]
+fn the_newest_verified_backup_survives_any_rule() {
+    let env = TestEnv::new();
+    let ids = history(&env, "db", 4);
+    // Only the oldest has been verified (say the newer ones were never checked).
+    env.ok(&["verify", &format!("db@{}", ids[3])], b"");
+    let out = String::from_utf8(env.ok(&["prune", "db", "--keep-last", "1"], b"")).unwrap();
+    assert!(out.contains(&format!("keep   db@{}", ids[3])), "{out}");
+    assert!(out.contains("newest verified"), "{out}");
+    let mut left = env.backup_ids(Some("db"));
+    left.reverse();
+    assert_eq!(left, vec![ids[0].clone(), ids[3].clone()]);
+    // The kept backups still restore.
+    assert_eq!(
+        sha256(&env.ok(&["pull", &format!("db@{}", ids[3])], b"")),
+        sha256(&sample(10_000, 40))
+    );
+}
+
+#[test]
+fn retention_applies_to_each_name_on_its_own() {
+    let env = TestEnv::new();
+    history(&env, "db", 3);
+    history(&env, "other", 2);
+    env.ok(&["prune", "--keep-last", "1"], b"");
+    assert_eq!(env.backup_ids(Some("db")).len(), 1);
+    assert_eq!(env.backup_ids(Some("other")).len(), 1);
+}
+
+#[test]
+fn prune_without_a_rule_or_with_an_unknown_name_is_refused() {
+    let env = TestEnv::new();
+    history(&env, "db", 2);
+    assert_one_line_error(&env.fails(&["prune"], b""), "say what to keep");
+    assert_one_line_error(&env.fails(&["prune", "db"], b""), "say what to keep");
+    assert_one_line_error(
+        &env.fails(&["prune", "nosuch", "--keep-last", "1"], b""),
+        "no backup named 'nosuch'",
+    );
+    assert_eq!(env.backup_ids(Some("db")).len(), 2);
+}
