@@ -40,6 +40,9 @@ pub enum Command {
     Pull(PullArgs),
     /// List backups, oldest first
     List(ListArgs),
+    /// Per name: the newest backup, its age and size, whether it was verified; fail when
+    /// one is older than --max-age
+    Status(StatusArgs),
     /// Read a backup back through the inverse pipeline and check both checksums
     Verify(VerifyArgs),
     /// Remove what interrupted pushes left behind: partial objects, unfinished uploads
@@ -119,6 +122,22 @@ pub struct PullArgs {
     /// Decode even if a plugin differs from the build that wrote the backup
     #[arg(long)]
     pub allow_plugin_change: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 if every name's newest backup is younger than --max-age \
+    (or no --max-age is given), 1 otherwise: an RPO alarm for cron or a Kubernetes probe."
+)]
+pub struct StatusArgs {
+    /// Only this backup name [default: every name in the store]
+    pub name: Option<String>,
+    /// Fail when a name's newest backup is older than this (e.g. 26h)
+    #[arg(long, value_parser = parse_age, value_name = "AGE")]
+    pub max_age: Option<std::time::Duration>,
+    /// One JSON array, one object per name
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,17 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Formats an age for people: `45s`, `12m`, `9h 31m`, `3d 4h`.
+pub fn age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
 /// A progress line redrawn on stderr, only when stderr is a terminal.
 pub struct Progress {
     verb: &'static str,

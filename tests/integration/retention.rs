@@ -1,5 +1,6 @@
 //! `twgate prune NAME --keep-*`: restic-style retention on a real store, printing what it
-//! keeps and why, never removing the newest verified backup.
+//! keeps and why, never removing the newest verified backup. `twgate status`: the state of
+//! each name and the RPO alarm.
 
 use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
 
@@ -100,4 +101,57 @@ fn prune_without_a_rule_or_with_an_unknown_name_is_refused() {
         "no backup named 'nosuch'",
     );
     assert_eq!(env.backup_ids(Some("db")).len(), 2);
+}
+
+/// Moves a backup's times back by `hours`.
+fn age_backup(env: &TestEnv, name: &str, id: &str, hours: i64) {
+    let path = env.store().join(name).join(format!("{id}.manifest.json"));
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for field in ["started_at", "finished_at"] {
+        let at: jiff::Timestamp = manifest[field].as_str().unwrap().parse().unwrap();
+        manifest[field] = (at - jiff::SignedDuration::from_hours(hours))
+            .to_string()
+            .into();
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+#[test]
+fn status_shows_each_name_and_alarms_on_a_stale_one() {
+    let env = TestEnv::new();
+    let old = env.push("db", &sample(5_000, 50), &[]);
+    age_backup(&env, "db", &old, 30);
+    let fresh = env.push("web", &sample(5_000, 51), &[]);
+    env.ok(&["verify", &format!("web@{fresh}")], b"");
+
+    let table = String::from_utf8(env.ok(&["status"], b"")).unwrap();
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{table}"))
+            .to_string()
+    };
+    assert!(row("db ").contains("1d 6h"), "{table}");
+    assert!(row("db ").ends_with("never"), "{table}");
+    assert!(row("web ").ends_with("yes"), "{table}");
+
+    // The RPO alarm: db's newest backup is 30 h old.
+    let err = env.fails(&["status", "--max-age", "26h"], b"");
+    assert_one_line_error(&err, "db (1d 6h old)");
+    assert!(!err.contains("web"), "{err}");
+    env.ok(&["status", "--max-age", "2d"], b"");
+    env.ok(&["status", "web", "--max-age", "1h"], b"");
+
+    // --json still reports on stdout before the alarm's non-zero exit.
+    let out = env.run(&["status", "--json", "--max-age", "26h"], b"");
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["name"], "db");
+    assert_eq!(json[0]["stale"], true);
+    assert_eq!(json[1]["newest_verified"], true);
+
+    let err = env.fails(&["status", "nosuch"], b"");
+    assert_one_line_error(&err, "no backup named 'nosuch'");
 }

@@ -6,6 +6,7 @@ mod plugins;
 mod prune;
 mod pull;
 mod push;
+mod status;
 
 use crate::cli::{Cli, Command, PluginCommand};
 use crate::config::Config;
@@ -91,6 +92,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Pull(args) => pull::pull(&ctx, args).await,
             Command::Verify(args) => pull::verify(&ctx, args).await,
             Command::List(args) => list::list(&ctx, args).await,
+            Command::Status(args) => status::status(&ctx, args).await,
             Command::Prune(args) => prune::prune(&ctx, args).await,
             Command::Plugins => plugins::plugins(&ctx),
             Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),

@@ -1,6 +1,5 @@
 //! The component glue, for `wasm32` only: the bindings of the world `transform-plugin`, and
-//! [`Plugin`], which implements them for any [`Transform`]. The contract's shared `types`
-//! and their conversions live here too; the destination glue reuses them.
+//! [`Plugin`], which implements them for any [`Transform`].
 //!
 //! `export_transform!(T)` in a plugin crate expands to wit-bindgen's export macro for
 //! `Plugin<T>`, with the bindings' path pointing here: the exported functions and the
@@ -32,7 +31,6 @@ pub struct Plugin<T>(PhantomData<T>);
 /// One `stage` resource: one `T`, behind a cell because the resource's methods take `&self`.
 pub struct StageOf<T>(RefCell<T>);
 
-/// The contract's `plugin-error` for `e`; shared with the destination glue.
 pub(crate) fn to_wit(e: Error) -> PluginError {
     match e {
         Error::BadConfig(m) => PluginError::BadConfig(m),
@@ -42,7 +40,6 @@ pub(crate) fn to_wit(e: Error) -> PluginError {
     }
 }
 
-/// `Params` from the contract's list; shared with the destination glue.
 pub(crate) fn to_params(list: Vec<Param>) -> Params {
     // Moves each value (no copy), so dropping the `Params` wipes the host's bytes.
     list.into_iter().map(|p| (p.key, p.value)).collect()
