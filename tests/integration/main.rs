@@ -5,6 +5,7 @@
 mod backends;
 mod cli;
 mod crash;
+mod deploy;
 mod destination;
 mod fault_proxy;
 mod guide;

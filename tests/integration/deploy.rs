@@ -1,0 +1,160 @@
+//! The scheduling examples in `deploy/` work: the crontab's jobs run for real against a
+//! throwaway PostgreSQL; the Kubernetes manifests parse as the CronJobs they claim to be;
+//! the systemd units pass `systemd-analyze verify`.
+
+use crate::postgres::Cluster;
+use crate::util::{assert_one_line_error, TestEnv};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn deploy(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy")
+        .join(file)
+}
+
+/// The crontab's jobs: (schedule, command), with twgate's path swapped for this build.
+fn cron_jobs() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(deploy("cron/twgate-backup")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter(|l| !l.split_whitespace().next().unwrap().contains('='))
+        .map(|line| {
+            let mut rest = line;
+            let mut fields = Vec::new();
+            for _ in 0..6 {
+                let trimmed = rest.trim_start();
+                let end = trimmed.find(char::is_whitespace).unwrap();
+                fields.push(&trimmed[..end]);
+                rest = &trimmed[end..];
+            }
+            assert_eq!(fields[5], "postgres", "{line}");
+            let command = rest
+                .trim()
+                .replace("/usr/local/bin/twgate", env!("CARGO_BIN_EXE_twgate"));
+            (fields[..5].join(" "), command)
+        })
+        .collect()
+}
+
+/// Runs a cron command with `sh`, as cron does, in `env` with the cluster's PG variables.
+fn run_job(env: &TestEnv, pg: &Cluster, command: &str) -> std::process::Output {
+    let twgate = env.cmd();
+    let mut sh = Command::new("sh");
+    sh.args(["-c", command]);
+    for (key, value) in twgate.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    sh.env("PGHOST", "127.0.0.1")
+        .env("PGPORT", pg.port.to_string())
+        .env("PGUSER", "postgres")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_crontab_backs_up_verifies_prunes_and_alarms_on_a_real_database() {
+    let jobs = cron_jobs();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[0].0, "0 2 * * *");
+    assert_eq!(jobs[1].0, "30 * * * *");
+    let pg = Cluster::start();
+    pg.load_sample("triage_warden", 2_000);
+    let env = TestEnv::new();
+
+    // Before any backup the alarm fires (here the store itself does not exist yet).
+    let out = run_job(&env, &pg, &jobs[1].1);
+    assert!(!out.status.success());
+    assert_one_line_error(
+        &String::from_utf8_lossy(&out.stderr),
+        "does not exist",
+    );
+
+    for _ in 0..2 {
+        let out = run_job(&env, &pg, &jobs[0].1);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Cron mails any output; a successful night prints nothing.
+        assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    }
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["status", "--json"], b"")).unwrap();
+    assert_eq!(status[0]["backups"], 2);
+    assert_eq!(status[0]["newest_verified"], true);
+    let out = run_job(&env, &pg, &jobs[1].1);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_kubernetes_manifests_are_the_cronjobs_they_claim_to_be() {
+    let script =
+        "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(deploy("kubernetes/cronjob.yaml"))
+        .output()
+        .expect("python3 is required");
+    assert!(
+        out.status.success(),
+        "the YAML must parse (python3-yaml is installed by ./run test): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(docs.len(), 2);
+    for doc in &docs {
+        assert_eq!(doc["apiVersion"], "batch/v1");
+        assert_eq!(doc["kind"], "CronJob");
+        assert_eq!(doc["spec"]["concurrencyPolicy"], "Forbid");
+        assert_eq!(
+            doc["spec"]["schedule"].as_str().unwrap().split(' ').count(),
+            5
+        );
+    }
+    let backup = &docs[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let script = backup["command"][2].as_str().unwrap();
+    for step in [
+        "twgate --quiet push triage-warden -- \\",
+        "twgate --quiet verify triage-warden",
+        "twgate prune triage-warden --keep-daily 7",
+    ] {
+        assert!(script.contains(step), "{script}");
+    }
+    let alarm = &docs[1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        alarm["command"],
+        serde_json::json!(["twgate", "status", "triage-warden", "--max-age", "26h"])
+    );
+}
+
+#[test]
+fn the_systemd_units_verify() {
+    // systemd-analyze checks that ExecStart's program exists: point it at this build.
+    let dir = tempfile::tempdir().unwrap();
+    for unit in ["twgate-backup.service", "twgate-backup.timer"] {
+        let text = std::fs::read_to_string(deploy(&format!("systemd/{unit}"))).unwrap();
+        let text = text.replace("/usr/local/bin/twgate", env!("CARGO_BIN_EXE_twgate"));
+        std::fs::write(dir.path().join(unit), text).unwrap();
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.path().join("twgate-backup.service"))
+        .arg(dir.path().join("twgate-backup.timer"))
+        .output()
+        .expect("systemd-analyze is required: ./run test installs systemd");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Only problems in our units count, not warnings about the host's own unit files.
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("twgate-backup"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{stderr}");
+}
