@@ -47,6 +47,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Remove what interrupted pushes left behind: partial objects, unfinished uploads
     Prune(PruneArgs),
+    /// PostgreSQL WAL archiving: archive_command = 'twgate wal push %p', restore_command =
+    /// 'twgate wal fetch %f %p'
+    #[command(subcommand)]
+    Wal(WalCommand),
     /// List the built-in and configured plugins, with what each is granted
     Plugins,
     /// Work with one plugin component
@@ -54,6 +58,33 @@ pub enum Command {
     Plugin(PluginCommand),
     /// Write a configuration with a fresh age identity, so backups are encrypted by default
     Init(InitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// Archive one WAL file (archive_command = 'twgate wal push %p'). Pushing a file that is
+    /// already archived with the same content succeeds; with other content it fails.
+    Push {
+        /// The WAL file (PostgreSQL's %p)
+        path: PathBuf,
+        /// The backup name WAL files are kept under
+        #[arg(long, default_value = "wal", value_name = "NAME")]
+        archive: String,
+    },
+    /// Restore one WAL file (restore_command = 'twgate wal fetch %f %p'). Exit 1: not in the
+    /// archive; exit 126 on any other failure, which makes PostgreSQL stop recovery rather
+    /// than end it early.
+    Fetch {
+        /// The WAL file's name (PostgreSQL's %f)
+        segment: String,
+        /// Where to write it (PostgreSQL's %p); written only once complete and checked
+        dest: PathBuf,
+        /// The backup name WAL files are kept under
+        #[arg(long, default_value = "wal", value_name = "NAME")]
+        archive: String,
+        #[command(flatten)]
+        keys: KeyArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,10 @@ fn main() -> ExitCode {
         Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("twgate: error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<twgate::commands::Exit>() {
+                Some(exit) => ExitCode::from(exit.code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

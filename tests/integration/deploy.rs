@@ -68,10 +68,7 @@ fn the_crontab_backs_up_verifies_prunes_and_alarms_on_a_real_database() {
     // Before any backup the alarm fires (here the store itself does not exist yet).
     let out = run_job(&env, &pg, &jobs[1].1);
     assert!(!out.status.success());
-    assert_one_line_error(
-        &String::from_utf8_lossy(&out.stderr),
-        "does not exist",
-    );
+    assert_one_line_error(&String::from_utf8_lossy(&out.stderr), "does not exist");
 
     for _ in 0..2 {
         let out = run_job(&env, &pg, &jobs[0].1);

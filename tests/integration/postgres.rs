@@ -14,12 +14,12 @@ pub struct Cluster {
     pub port: u16,
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-fn as_postgres(program: &str) -> Command {
+pub fn as_postgres(program: &str) -> Command {
     if is_root() {
         let mut cmd = Command::new("runuser");
         cmd.args(["-u", "postgres", "--", program]);
@@ -29,7 +29,7 @@ fn as_postgres(program: &str) -> Command {
     }
 }
 
-fn must(cmd: &mut Command, what: &str) {
+pub fn must(cmd: &mut Command, what: &str) {
     let out = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -45,6 +45,34 @@ fn must(cmd: &mut Command, what: &str) {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_with("")
+    }
+
+    /// A new cluster with `conf` appended to its postgresql.conf.
+    pub fn start_with(conf: &str) -> Cluster {
+        Cluster::create(|data| {
+            must(
+                as_postgres(&format!("{PGBIN}/initdb"))
+                    .args([
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--no-locale",
+                        "-D",
+                    ])
+                    .arg(data),
+                "initdb",
+            );
+            let mut text = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+            text.push_str(conf);
+            std::fs::write(data.join("postgresql.conf"), text).unwrap();
+        })
+    }
+
+    /// A cluster whose data directory `fill` makes (e.g. from a base backup), started.
+    pub fn create(fill: impl FnOnce(&Path)) -> Cluster {
         assert!(
             Path::new(PGBIN).join("initdb").exists(),
             "PostgreSQL 15 is required: ./run test installs it"
@@ -64,27 +92,24 @@ impl Cluster {
                 "chown",
             );
         }
-        must(
-            as_postgres(&format!("{PGBIN}/initdb"))
-                .args([
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-locale",
-                    "-D",
-                ])
-                .arg(dir.join("data")),
-            "initdb",
-        );
+        let data = dir.join("data");
+        fill(&data);
+        if is_root() {
+            must(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&data),
+                "chown",
+            );
+        }
+        must(Command::new("chmod").arg("0700").arg(&data), "chmod");
         must(
             as_postgres(&format!("{PGBIN}/pg_ctl"))
                 .arg("-D")
-                .arg(dir.join("data"))
+                .arg(&data)
                 .arg("-l")
                 .arg(dir.join("log"))
-                .args(["-w", "-o"])
+                .args(["-w", "-t", "120", "-o"])
                 .arg(format!(
                     "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
                     dir.display()
@@ -93,6 +118,11 @@ impl Cluster {
             "pg_ctl start",
         );
         Cluster { dir, port }
+    }
+
+    /// The server log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
     /// A command with PGHOST/PGPORT/PGUSER pointing at this cluster.

@@ -7,6 +7,9 @@ mod prune;
 mod pull;
 mod push;
 mod status;
+mod wal;
+
+pub use wal::Exit;
 
 use crate::cli::{Cli, Command, PluginCommand};
 use crate::config::Config;
@@ -93,6 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Verify(args) => pull::verify(&ctx, args).await,
             Command::List(args) => list::list(&ctx, args).await,
             Command::Status(args) => status::status(&ctx, args).await,
+            Command::Wal(command) => wal::wal(&ctx, command).await,
             Command::Prune(args) => prune::prune(&ctx, args).await,
             Command::Plugins => plugins::plugins(&ctx),
             Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),

@@ -1,4 +1,5 @@
-//! `twgate push`: stdin or a producer command → pipeline → store, manifest last.
+//! `twgate push`: stdin, a producer command or a file → pipeline → store, manifest last.
+//! `store_backup` is the whole of it; `wal push` uses it too.
 
 use super::Context;
 use crate::cli::PushArgs;
@@ -24,6 +25,25 @@ impl Sink for StoreSink<'_> {
 }
 
 pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
+    if args.command.is_empty() && std::io::stdin().is_terminal() {
+        bail!(
+            "stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`",
+            args.name
+        );
+    }
+    let manifest = store_backup(ctx, args, None, None).await?;
+    println!("{}", manifest.id);
+    Ok(())
+}
+
+/// Stores one backup read from `file` (else the producer command, else stdin) under `id`
+/// (else a new one), and returns its manifest once written.
+pub(super) async fn store_backup(
+    ctx: &Context,
+    args: PushArgs,
+    file: Option<&std::path::Path>,
+    id: Option<String>,
+) -> Result<Manifest> {
     storage::validate_name(&args.name)?;
     let settings = PushSettings::resolve(
         &ctx.config,
@@ -34,12 +54,6 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         args.passphrase_env,
     )?;
     let specs = settings.stages(&ctx.catalog())?;
-    if args.command.is_empty() && std::io::stdin().is_terminal() {
-        bail!(
-            "stdin is a terminal: pipe a dump into `twgate push {}`, or give a command after `--`",
-            args.name
-        );
-    }
     // Listen before anything is written, so a stop request always aborts cleanly.
     let terminated = crate::signals::listen();
     let store = ctx.create_store().await?;
@@ -61,7 +75,7 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
     }
 
     let started_at = jiff::Timestamp::now();
-    let id = storage::new_id(started_at);
+    let id = id.unwrap_or_else(|| storage::new_id(started_at));
     let mut child = match args.command.as_slice() {
         [] => None,
         [program, rest @ ..] => Some(
@@ -74,9 +88,14 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
                 .with_context(|| format!("could not start `{program}`"))?,
         ),
     };
-    let source = match &mut child {
-        None => Source::Reader(Box::new(tokio::io::stdin())),
-        Some(child) => Source::Reader(Box::new(child.stdout.take().expect("stdout is piped"))),
+    let source = match (&mut child, file) {
+        (Some(child), _) => Source::Reader(Box::new(child.stdout.take().expect("stdout is piped"))),
+        (None, Some(path)) => Source::Reader(Box::new(
+            tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )),
+        (None, None) => Source::Reader(Box::new(tokio::io::stdin())),
     };
 
     let mut writer = store.data_writer(&args.name, &id).await?;
@@ -144,10 +163,10 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         finished_at: jiff::Timestamp::now(),
         twgate_version: env!("CARGO_PKG_VERSION").into(),
         source: manifest::Source {
-            kind: if args.command.is_empty() {
-                "stdin"
-            } else {
-                "command"
+            kind: match (args.command.is_empty(), file) {
+                (false, _) => "command",
+                (true, Some(_)) => "file",
+                (true, None) => "stdin",
             }
             .into(),
             command: (!args.command.is_empty()).then(|| manifest::mask_secrets(&args.command)),
@@ -182,6 +201,5 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         manifest.pipeline_summary(),
         secs
     ));
-    println!("{id}");
-    Ok(())
+    Ok(manifest)
 }

@@ -371,8 +371,27 @@ impl Store {
         Ok(manifests)
     }
 
+    /// The manifest of backup `name`@`id` exactly, read directly (no listing); `None`
+    /// when there is none.
+    pub async fn manifest(&self, name: &str, id: &str) -> Result<Option<Manifest>, StorageError> {
+        let path = manifest_path(name, id);
+        match self.op.read(&path).await {
+            Ok(bytes) => Ok(Some(Manifest::parse(&bytes.to_vec(), &path)?)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err("read", &path, e)),
+        }
+    }
+
     /// Finds the manifest a reference names; `@latest` (or no id) is the newest.
     pub async fn resolve(&self, backup: &BackupRef) -> Result<Manifest, StorageError> {
+        // A whole id is read directly: one request, however many backups there are.
+        if let Some(id) = &backup.id {
+            if validate_name(id).is_ok() {
+                if let Some(manifest) = self.manifest(&backup.name, id).await? {
+                    return Ok(manifest);
+                }
+            }
+        }
         let all = self.manifests(Some(&backup.name)).await?;
         let unknown_name = || StorageError::UnknownName {
             name: backup.name.clone(),

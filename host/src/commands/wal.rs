@@ -1,0 +1,132 @@
+//! `twgate wal push` and `wal fetch`: PostgreSQL's `archive_command` and
+//! `restore_command`, through the same pipeline and store as every backup. Each WAL file is
+//! a backup of the archive name (`wal` by default) whose id is the file's name, so `list
+//! wal`, `pull wal@SEGMENT` and `prune` see them too.
+//!
+//! Exit codes follow PostgreSQL's contract: for `push`, non-zero means "try again later";
+//! for `fetch`, 1 means "not in the archive" (recovery moves on) and 126 means something
+//! is wrong (PostgreSQL stops recovery instead of ending it early with data missing).
+
+use super::{pull, push, Context};
+use crate::cli::{KeyArgs, PullArgs, PushArgs, WalCommand};
+use crate::storage::validate_name;
+use crate::ui;
+use anyhow::{bail, Context as _, Result};
+use sha2::Digest;
+use std::path::Path;
+
+/// An error that must end the process with a particular exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Exit {
+    #[error("WAL file {segment} is not in the archive '{archive}'")]
+    NotInArchive { segment: String, archive: String },
+    #[error("{0:#}")]
+    Abort(anyhow::Error),
+}
+
+impl Exit {
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::NotInArchive { .. } => 1,
+            Exit::Abort(_) => 126,
+        }
+    }
+}
+
+pub async fn wal(ctx: &Context, command: WalCommand) -> Result<()> {
+    match command {
+        WalCommand::Push { path, archive } => push_wal(ctx, &path, archive).await,
+        WalCommand::Fetch {
+            segment,
+            dest,
+            archive,
+            keys,
+        } => fetch_wal(ctx, &segment, &dest, archive, keys)
+            .await
+            .map_err(|e| match e.downcast::<Exit>() {
+                Ok(exit) => exit.into(),
+                Err(other) => Exit::Abort(other).into(),
+            }),
+    }
+}
+
+/// The WAL file's name, checked to be one (it becomes an object name).
+fn segment_name(segment: &str) -> Result<&str> {
+    if validate_name(segment).is_err() || segment.len() > 64 {
+        bail!("'{segment}' is not a WAL file name (such as 000000010000000000000001 or 00000002.history)");
+    }
+    Ok(segment)
+}
+
+async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
+    validate_name(&archive)?;
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let segment = segment_name(file_name)?.to_string();
+    let store = ctx.create_store().await?;
+    if let Some(existing) = store.manifest(&archive, &segment).await? {
+        let sha256 = file_sha256(path)?;
+        if sha256 == existing.original.sha256 {
+            ui::info(&format!(
+                "{segment} is already archived with the same content"
+            ));
+            return Ok(());
+        }
+        bail!(
+            "{segment} is already archived with different content (sha256 {} there, {} here): \
+             refusing to overwrite it; is another cluster archiving to the same store and archive name?",
+            &existing.original.sha256[..16],
+            &sha256[..16]
+        );
+    }
+    let args = PushArgs {
+        name: archive,
+        transforms: Vec::new(),
+        compress: None,
+        encrypt: None,
+        recipients: Vec::new(),
+        passphrase_env: None,
+        command: Vec::new(),
+    };
+    push::store_backup(ctx, args, Some(path), Some(segment)).await?;
+    Ok(())
+}
+
+async fn fetch_wal(
+    ctx: &Context,
+    segment: &str,
+    dest: &Path,
+    archive: String,
+    keys: KeyArgs,
+) -> Result<()> {
+    validate_name(&archive)?;
+    let segment = segment_name(segment)?;
+    let store = ctx.open_store().await?;
+    if store.manifest(&archive, segment).await?.is_none() {
+        return Err(Exit::NotInArchive {
+            segment: segment.into(),
+            archive,
+        }
+        .into());
+    }
+    let args = PullArgs {
+        backup: format!("{archive}@{segment}"),
+        output: Some(dest.to_path_buf()),
+        raw: false,
+        keys,
+        allow_plugin_change: false,
+    };
+    pull::pull(ctx, args).await
+}
+
+/// The sha256 of a file, read in chunks.
+fn file_sha256(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
