@@ -28,6 +28,10 @@ pub struct Cli {
     /// Print only errors and results: no notices, warnings or progress
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// After push, pull, verify, prune or wal: update this Prometheus text file (for
+    /// node_exporter's textfile collector) with the outcome, time and sizes
+    #[arg(long, global = true, env = "TWGATE_METRICS_FILE", value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -229,6 +233,9 @@ pub struct PruneArgs {
     /// Show what would be removed; remove nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// One JSON object: every backup and orphan with what happened to it and why
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `90s`, `30m`, `6h`, `2d` (a bare number is seconds).

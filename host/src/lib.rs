@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod manifest;
+pub mod metrics;
 pub mod paths;
 pub mod pipeline;
 pub mod plan;

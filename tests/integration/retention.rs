@@ -1,6 +1,7 @@
 //! `twgate prune NAME --keep-*`: restic-style retention on a real store, printing what it
-//! keeps and why, never removing the newest verified backup. `twgate status`: the state of
-//! each name and the RPO alarm.
+//! keeps and why, never removing the newest verified backup (and `--json`). `twgate status`:
+//! the state of each name and the RPO alarm. `--metrics-file`: Prometheus text that keeps
+//! the last success across a failure.
 
 use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
 
@@ -154,4 +155,79 @@ fn status_shows_each_name_and_alarms_on_a_stale_one() {
 
     let err = env.fails(&["status", "nosuch"], b"");
     assert_one_line_error(&err, "no backup named 'nosuch'");
+}
+
+#[test]
+fn prune_json_accounts_for_every_backup() {
+    let env = TestEnv::new();
+    let ids = history(&env, "db", 3);
+    let out = env.ok(
+        &["prune", "db", "--keep-last", "2", "--dry-run", "--json"],
+        b"",
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["dry_run"], true);
+    let backups = report["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 3);
+    assert_eq!(backups[0]["id"], ids[0].as_str());
+    assert_eq!(backups[0]["action"], "keep");
+    assert_eq!(
+        backups[0]["reasons"],
+        serde_json::json!(["newest", "last 2"])
+    );
+    assert_eq!(backups[2]["action"], "would remove");
+    assert_eq!(env.backup_ids(Some("db")).len(), 3);
+}
+
+#[test]
+fn metrics_file_records_successes_and_keeps_them_across_a_failure() {
+    let env = TestEnv::new();
+    let metrics = env.path("twgate.prom");
+    let m = metrics.to_str().unwrap();
+    env.ok(&["--metrics-file", m, "push", "db"], &sample(200_000, 70));
+    env.ok(&["--metrics-file", m, "verify", "db"], b"");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let value = |text: &str, series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+    };
+    let push = "{command=\"push\",name=\"db\"}";
+    assert_eq!(
+        value(&text, &format!("twgate_last_success_bytes_in{push}")),
+        200_000.0
+    );
+    let stored = value(&text, &format!("twgate_last_success_bytes_out{push}"));
+    assert!(stored > 0.0 && stored < 200_000.0, "{text}");
+    assert_eq!(value(&text, &format!("twgate_last_run_success{push}")), 1.0);
+    let verify = "{command=\"verify\",name=\"db\"}";
+    assert_eq!(
+        value(&text, &format!("twgate_last_run_success{verify}")),
+        1.0
+    );
+    let succeeded_at = value(
+        &text,
+        &format!("twgate_last_success_timestamp_seconds{push}"),
+    );
+
+    // A failing push: success drops to 0, the last success's time and sizes stay.
+    let out = env.run(&["--metrics-file", m, "push", "db", "--", "false"], b"");
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert_eq!(value(&text, &format!("twgate_last_run_success{push}")), 0.0);
+    assert_eq!(
+        value(
+            &text,
+            &format!("twgate_last_success_timestamp_seconds{push}")
+        ),
+        succeeded_at
+    );
+    assert_eq!(
+        value(&text, &format!("twgate_last_run_success{verify}")),
+        1.0
+    );
+    assert!(
+        text.contains("# TYPE twgate_last_run_success gauge"),
+        "{text}"
+    );
 }

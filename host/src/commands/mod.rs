@@ -83,6 +83,54 @@ pub fn run(cli: Cli) -> Result<()> {
         if let Command::Init(args) = &cli.command {
             return init::init(cli.config.as_deref(), args);
         }
+        let metrics = match (&cli.metrics_file, metrics_target(&cli.command)) {
+            (None, _) => None,
+            (Some(path), Some((command, name))) => Some((path.clone(), command, name)),
+            (Some(_), None) => anyhow::bail!(
+                "--metrics-file applies to push, pull, verify, prune and wal, not to this command"
+            ),
+        };
+        let started = std::time::Instant::now();
+        let result = run_command(cli).await;
+        if let Some((path, command, name)) = metrics {
+            let run = crate::metrics::Run {
+                command,
+                name: &name,
+                success: result.is_ok(),
+                duration: started.elapsed(),
+            };
+            if let Err(e) = crate::metrics::write(&path, &run) {
+                crate::ui::warn(&format!("cannot write metrics to {}: {e}", path.display()));
+            }
+        }
+        result
+    });
+    // Everything that matters has finished inside `block_on`. What may remain is a blocking
+    // read of stdin that never returns while a producer keeps the pipe open (after a
+    // SIGTERM, say): do not wait for it.
+    tokio.shutdown_timeout(Duration::from_millis(200));
+    result
+}
+
+/// The metrics labels of a command: which command, for which backup name.
+fn metrics_target(command: &Command) -> Option<(&'static str, String)> {
+    let name_of = |spec: &str| spec.split('@').next().unwrap_or(spec).to_string();
+    Some(match command {
+        Command::Push(args) => ("push", args.name.clone()),
+        Command::Pull(args) => ("pull", name_of(&args.backup)),
+        Command::Verify(args) => ("verify", name_of(&args.backup)),
+        Command::Prune(args) => ("prune", args.name.clone().unwrap_or_else(|| "*".into())),
+        Command::Wal(crate::cli::WalCommand::Push { archive, .. }) => ("wal-push", archive.clone()),
+        Command::Wal(crate::cli::WalCommand::Fetch { archive, .. }) => {
+            ("wal-fetch", archive.clone())
+        }
+        _ => return None,
+    })
+}
+
+/// Loads the config and runs one subcommand.
+async fn run_command(cli: Cli) -> Result<()> {
+    {
         let (config, config_path) = Config::load(cli.config.as_deref())?;
         let ctx = Context {
             store_url: cli.store,
@@ -100,12 +148,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Prune(args) => prune::prune(&ctx, args).await,
             Command::Plugins => plugins::plugins(&ctx),
             Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),
-            Command::Init(_) => unreachable!("handled above"),
+            Command::Init(_) => unreachable!("handled by run"),
         }
-    });
-    // Everything that matters has finished inside `block_on`. What may remain is a blocking
-    // read of stdin that never returns while a producer keeps the pipe open (after a
-    // SIGTERM, say): do not wait for it.
-    tokio.shutdown_timeout(Duration::from_millis(200));
-    result
+    }
 }

@@ -31,17 +31,52 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
         }
     }
     let store = ctx.open_store().await?;
+    let mut report = Report {
+        json: args.json,
+        ..Report::default()
+    };
     let mut failed = 0;
     if policy.is_set() {
-        failed += apply_retention(&store, &policy, args.name.as_deref(), args.dry_run).await?;
+        failed += apply_retention(
+            &store,
+            &policy,
+            args.name.as_deref(),
+            args.dry_run,
+            &mut report,
+        )
+        .await?;
     }
     if args.orphans {
-        failed += remove_orphans(&store, args.grace, args.dry_run).await?;
+        failed += remove_orphans(&store, args.grace, args.dry_run, &mut report).await?;
+    }
+    if args.json {
+        let out = serde_json::json!({
+            "dry_run": args.dry_run,
+            "backups": report.backups,
+            "orphans": report.orphans,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
     if failed > 0 {
         bail!("{failed} removals failed (see the warnings above); run prune again");
     }
     Ok(())
+}
+
+/// What prune did, for `--json`; people get one line per item as it happens.
+#[derive(Default)]
+struct Report {
+    json: bool,
+    backups: Vec<serde_json::Value>,
+    orphans: Vec<serde_json::Value>,
+}
+
+impl Report {
+    fn line(&self, text: String) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
 }
 
 /// Applies `policy` to each name (or to `only`); returns how many removals failed.
@@ -50,6 +85,7 @@ async fn apply_retention(
     policy: &Policy,
     only: Option<&str>,
     dry_run: bool,
+    report: &mut Report,
 ) -> Result<usize> {
     let mut by_name: BTreeMap<String, Vec<Manifest>> = BTreeMap::new();
     for manifest in store.manifests(only).await? {
@@ -86,26 +122,45 @@ async fn apply_retention(
                 manifest.started_at.strftime("%Y-%m-%d %H:%M UTC"),
                 ui::bytes(manifest.stored.size)
             );
-            if verdict.keep() {
-                println!("keep   {what}: {}", verdict.reasons.join(", "));
+            let action = if verdict.keep() {
+                report.line(format!("keep   {what}: {}", verdict.reasons.join(", ")));
+                "keep"
             } else if dry_run {
-                println!("would remove {what}");
+                report.line(format!("would remove {what}"));
+                "would remove"
             } else {
                 match store.delete_backup(manifest).await {
-                    Ok(()) => println!("remove {what}"),
+                    Ok(()) => {
+                        report.line(format!("remove {what}"));
+                        "removed"
+                    }
                     Err(e) => {
                         ui::warn(&format!("cannot remove {name}@{}: {e}", manifest.id));
                         failed += 1;
+                        "failed"
                     }
                 }
-            }
+            };
+            report.backups.push(serde_json::json!({
+                "name": name,
+                "id": manifest.id,
+                "started_at": manifest.started_at,
+                "stored_size": manifest.stored.size,
+                "action": action,
+                "reasons": verdict.reasons,
+            }));
         }
     }
     Ok(failed)
 }
 
 /// Removes orphans older than `grace`; returns how many removals failed.
-async fn remove_orphans(store: &Store, grace: std::time::Duration, dry_run: bool) -> Result<usize> {
+async fn remove_orphans(
+    store: &Store,
+    grace: std::time::Duration,
+    dry_run: bool,
+    report: &mut Report,
+) -> Result<usize> {
     let orphans = store.orphans(grace).await?;
     if orphans.is_empty() {
         ui::info(&format!(
@@ -122,19 +177,29 @@ async fn remove_orphans(store: &Store, grace: std::time::Duration, dry_run: bool
             .modified
             .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into());
-        let verb = if dry_run { "would remove" } else { "removed" };
+        let mut verb = if dry_run { "would remove" } else { "removed" };
         if !dry_run {
             if let Err(e) = store.remove_orphan(orphan).await {
                 ui::warn(&format!("cannot remove {}: {e}", orphan.path));
                 failed += 1;
-                continue;
+                verb = "failed";
             }
         }
-        println!(
+        report.orphans.push(serde_json::json!({
+            "path": orphan.path,
+            "kind": orphan.kind.describe(),
+            "size": orphan.size,
+            "modified": orphan.modified,
+            "action": verb,
+        }));
+        if verb == "failed" {
+            continue;
+        }
+        report.line(format!(
             "{verb} {} ({}, {size}, since {since} UTC)",
             orphan.path,
             orphan.kind.describe()
-        );
+        ));
     }
     Ok(failed)
 }

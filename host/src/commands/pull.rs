@@ -128,6 +128,7 @@ async fn decode<S: Sink + Send>(
     if &outcome.output.sha256 != expected {
         bail!("{verb} {what} failed: the restored bytes do not match the original's sha256; the output is not usable");
     }
+    crate::metrics::record(outcome.input.size, outcome.output.size);
     Ok(outcome)
 }
 

@@ -189,6 +189,7 @@ pub(super) async fn store_backup(
             anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))
         );
     }
+    crate::metrics::record(manifest.original.size, manifest.stored.size);
     let secs = (manifest.finished_at - manifest.started_at)
         .total(jiff::Unit::Second)
         .unwrap_or(0.0);
