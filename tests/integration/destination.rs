@@ -2,7 +2,7 @@
 //! source here) against a real WebDAV server (`rclone serve webdav` on loopback), and the
 //! outgoing-HTTP allowlist every plugin is held to.
 
-use crate::util::{assert_one_line_error, build_guest, sample, sha256, TestEnv};
+use crate::util::{assert_one_line_error, build_guest, hostile_wasm, sample, sha256, TestEnv};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,11 +21,6 @@ fn webdav_wasm() -> &'static Path {
             "twgate_plugin_webdav.wasm",
         )
     })
-}
-
-fn hostile_wasm() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_guest("tests/plugins/Cargo.toml", None, "twgate_test_hostile.wasm"))
 }
 
 fn file_sha256(path: &Path) -> String {

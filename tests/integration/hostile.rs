@@ -2,15 +2,8 @@
 //! for wasm32-wasip2): each is stopped with one clear line naming the plugin, nothing is
 //! stored, and twgate exits normally. Also: pinning by sha256.
 
-use crate::util::{assert_one_line_error, build_guest, sample, sha256, TestEnv};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// Builds the hostile plugin once per test run and returns its component.
-fn hostile_wasm() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| build_guest("tests/plugins/Cargo.toml", None, "twgate_test_hostile.wasm"))
-}
+use crate::util::{assert_one_line_error, hostile_wasm, sample, sha256, TestEnv};
+use std::path::Path;
 
 fn file_sha256(path: &Path) -> String {
     sha256(&std::fs::read(path).unwrap())

@@ -248,3 +248,9 @@ pub fn build_guest(manifest: &str, package: Option<&str>, artifact: &str) -> Pat
     );
     target.join("wasm32-wasip2/release").join(artifact)
 }
+
+/// The hostile test plugin (`tests/plugins/hostile`), built once per test run.
+pub fn hostile_wasm() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| build_guest("tests/plugins/Cargo.toml", None, "twgate_test_hostile.wasm"))
+}

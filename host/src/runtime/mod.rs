@@ -160,17 +160,7 @@ impl Runtime {
         if let Some(loaded) = self.loaded.lock().unwrap().get(&plugin.sha256) {
             return Ok(loaded.clone());
         }
-        let component = cache::load_or_compile(
-            &self.engine,
-            self.cache_dir.as_deref(),
-            &plugin.name,
-            &plugin.sha256,
-            &plugin.bytes,
-        )
-        .map_err(|source| RuntimeError::Compile {
-            plugin: plugin.name.clone(),
-            source,
-        })?;
+        let component = self.compile(plugin)?;
         let shape = inspect::Shape::of(&self.engine, &component);
         let pre = self.linker.instantiate_pre(&component).map_err(|source| {
             RuntimeError::Instantiate {
@@ -197,21 +187,25 @@ impl Runtime {
             Ok(loaded) => Ok(loaded.shape.clone()),
             // Not linkable here, but its type can still be read.
             Err(RuntimeError::Instantiate { .. }) => {
-                let component = cache::load_or_compile(
-                    &self.engine,
-                    self.cache_dir.as_deref(),
-                    &plugin.name,
-                    &plugin.sha256,
-                    &plugin.bytes,
-                )
-                .map_err(|source| RuntimeError::Compile {
-                    plugin: plugin.name.clone(),
-                    source,
-                })?;
-                Ok(inspect::Shape::of(&self.engine, &component))
+                Ok(inspect::Shape::of(&self.engine, &self.compile(plugin)?))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The compiled component, from the disk cache when possible.
+    fn compile(&self, plugin: &Plugin) -> Result<wasmtime::component::Component, RuntimeError> {
+        cache::load_or_compile(
+            &self.engine,
+            self.cache_dir.as_deref(),
+            &plugin.name,
+            &plugin.sha256,
+            &plugin.bytes,
+        )
+        .map_err(|source| RuntimeError::Compile {
+            plugin: plugin.name.clone(),
+            source,
+        })
     }
 
     /// Asks a plugin to describe itself.
