@@ -26,3 +26,30 @@ pub fn names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Earlier builds of the built-in plugins whose backups this build restores without
+/// `--allow-plugin-change`: (name, sha256). The built-ins write standard formats (zstd
+/// frames, age, OpenPGP), which each build reads whatever build wrote them, and the
+/// interop tests hold every build to the stock tools. A build that changes a format must
+/// not be listed here.
+pub const EARLIER_BUILDS: &[(&str, &str)] = &[
+    // Before the host lent AEAD to age (twgate 0.1.0, up to 6c1c93a).
+    (
+        "zstd",
+        "c955fb818915320d7843fac124e69469967b37dd3b0a170471d91cc112b83098",
+    ),
+    (
+        "age",
+        "dbf934498ff0d6e7ff7c6fa18d5b2b38059cc7408e5f35e62195985baa5c07ab",
+    ),
+    (
+        "openpgp",
+        "601022520bb594382ff2dc35e2dffd7f1265ae9c658489e9ba59df0e2e469637",
+    ),
+];
+
+/// Whether this build's built-in `name` restores what build `sha256` of it wrote.
+pub fn reads_output_of(name: &str, sha256: &str) -> bool {
+    find(name).is_some_and(|current| current.sha256 == sha256)
+        || EARLIER_BUILDS.contains(&(name, sha256))
+}

@@ -240,7 +240,9 @@ pub fn inverse_stages(
         .rev()
         .map(|record| {
             let mut stage = spec(catalog, &record.plugin, Vec::new())?;
-            if stage.plugin.sha256 != record.sha256 && !allow_plugin_change {
+            let builtin_reads_it = matches!(stage.plugin.origin, crate::plugin::Origin::Builtin)
+                && crate::builtin::reads_output_of(&record.plugin, &record.sha256);
+            if stage.plugin.sha256 != record.sha256 && !allow_plugin_change && !builtin_reads_it {
                 return Err(PlanError::PluginChanged {
                     plugin: record.plugin.clone(),
                     recorded: record.sha256[..12.min(record.sha256.len())].to_string(),

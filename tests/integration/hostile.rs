@@ -67,6 +67,24 @@ fn too_much_output_from_one_call_is_stopped() {
 }
 
 #[test]
+fn host_crypto_refuses_a_plugin_hoarding_keys() {
+    push_is_stopped(
+        "crypto-hoard",
+        &sample(1000, 5),
+        "(holding 64): more than 64 crypto keys, ciphers and hashers at once",
+    );
+}
+
+#[test]
+fn host_crypto_refuses_a_huge_call() {
+    push_is_stopped(
+        "crypto-huge",
+        &sample(1000, 6),
+        "17825792 bytes in one crypto call; at most 16777216 are allowed",
+    );
+}
+
+#[test]
 fn reading_etc_passwd_without_a_preopen_fails() {
     push_is_stopped("passwd", &sample(1000, 5), "cannot read /etc/passwd");
 }

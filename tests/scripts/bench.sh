@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark: twgate against the stock pipeline on the same ~1 GB pg_dump, same run.
 # Prints a table of MB/s (of original bytes) and peak RSS. BENCH_SCALE sets pgbench's scale
-# (default 70, about 1 GB of dump).
+# (default 70, about 1 GB of dump). Stock rows: zstd | age, age -d | zstd -d, zstd | gpg,
+# restic backup --stdin (skipped if restic is missing), rclone rcat (local and S3), and
+# pg_dump itself end to end against pg_dump | twgate push while the server runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source tests/scripts/pg.sh
@@ -10,21 +12,18 @@ scale=${BENCH_SCALE:-70}
 work=$(mktemp -d /tmp/twgate-bench.XXXXXX)
 chmod 755 "$work"
 port=$((20000 + RANDOM % 20000))
-trap 'pg_stop "$work/pg"; bash tests/scripts/servers.sh stop; rm -rf "$work"' EXIT
+# gpg gets a throwaway home (its agent, if one starts, is stopped on exit); restic and rclone
+# get no configuration and a cache under $work.
+export GNUPGHOME=$work/gnupg RESTIC_CACHE_DIR=$work/restic-cache RCLONE_CONFIG=/dev/null
+cleanup() {
+  [ -d "$GNUPGHOME" ] && gpgconf --kill gpg-agent >/dev/null 2>&1
+  pg_stop "$work/pg"; bash tests/scripts/servers.sh stop; rm -rf "$work"
+}
+trap cleanup EXIT
 export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config TWGATE_STORE=$work/store
 export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/target/twgate-cache}
-
-echo "bench: generating input (pgbench scale $scale, pg_dump -Fc -Z0)..." >&2
-pg_start "$work/pg" "$port"
-createdb bench
-pgbench -q -i -s "$scale" bench >/dev/null 2>&1
-input=$work/input.dump
-pg_dump -Fc -Z0 bench > "$input"
-pg_stop "$work/pg"
-size=$(stat -c %s "$input")
-age-keygen -o "$work/key.txt" 2>/dev/null
-recipient=$(age-keygen -y "$work/key.txt")
-"$TWGATE" plugins >/dev/null  # compile once, so timings are warm
+have_restic=yes
+command -v restic >/dev/null 2>&1 || { have_restic=""; echo "bench: restic not installed: rows skipped" >&2; }
 
 # measure NAME COMMAND: prints "NAME seconds peak_rss_kib"
 measure() {
@@ -53,6 +52,36 @@ table() {
   done
 }
 
+# Keys and a passphrase (generated, kept in a file, never printed). twgate reads the passphrase
+# from $TWGATE_BENCH_PASSPHRASE, gpg and restic from the file.
+age-keygen -o "$work/key.txt" 2>/dev/null
+recipient=$(age-keygen -y "$work/key.txt")
+passfile=$work/passphrase
+(umask 077; head -c 32 /dev/urandom | base64 -w 0 > "$passfile")
+TWGATE_BENCH_PASSPHRASE=$(cat "$passfile")
+export TWGATE_BENCH_PASSPHRASE RESTIC_PASSWORD_FILE=$passfile
+install -d -m 700 "$GNUPGHOME"
+gpg_sym="gpg --batch --quiet --no-symkey-cache --pinentry-mode loopback --passphrase-file '$passfile' \
+  --symmetric --cipher-algo AES256 --compress-algo none -o -"
+bash -c "$gpg_sym" < /dev/null > /dev/null  # start gpg (and any agent) outside the timings
+"$TWGATE" plugins >/dev/null  # compile once, so timings are warm
+
+echo "bench: generating input (pgbench scale $scale, pg_dump -Fc -Z0)..." >&2
+pg_start "$work/pg" "$port"
+createdb bench
+pgbench -q -i -s "$scale" bench >/dev/null 2>&1
+input=$work/input.dump
+pg_dump -Fc -Z0 bench > "$input"
+size=$(stat -c %s "$input")
+# End to end, while the server runs: the dump itself, then the dump through twgate. MB/s is of
+# dump bytes (the size of the same dump, taken just above).
+e2e=()
+e2e+=("$(measure "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /dev/null")")
+e2e+=("$(measure "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")")
+table "end to end: pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15" "$size" \
+  "stored: twgate $(stat -c %s "$TWGATE_STORE"/e2e/*.data) bytes" "${e2e[@]}"
+pg_stop "$work/pg"
+
 # run_set LABEL INPUT: every pipeline on one input, then its table.
 run_set() {
   local label=$1 input=$2 size results=()
@@ -64,7 +93,29 @@ run_set() {
   results+=("$(measure "twgate pull zstd:3+age" "'$TWGATE' -q pull bench -i '$work/key.txt' > /dev/null")")
   results+=("$(measure "stock: zstd -3" "zstd -3 -q -c < '$input' > /dev/null")")
   results+=("$(measure "twgate push zstd:3" "'$TWGATE' -q push bench-zstd < '$input'")")
-  table "$label" "$size" "stored: twgate $(stat -c %s "$TWGATE_STORE"/bench/*.data), stock $(stat -c %s "$work/stock.age") bytes" "${results[@]}"
+  # OpenPGP (passphrase, SEIPD): the openpgp stage alone against gpg, then after zstd.
+  results+=("$(measure "stock: gpg --symmetric AES256" "$gpg_sym < '$input' > '$work/stock.gpg'")")
+  results+=("$(measure "twgate push openpgp (no zstd)" "'$TWGATE' -q push bench-pgp --compress none --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")")
+  results+=("$(measure "stock: zstd -3 | gpg --symmetric" "zstd -3 -q -c < '$input' | $gpg_sym > '$work/stock.zst.gpg'")")
+  results+=("$(measure "twgate push zstd:3+openpgp" "'$TWGATE' -q push bench-zstd-pgp --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")")
+  rm -f "$work/stock.gpg"
+  # restic compresses (zstd, "auto") and encrypts (AES-256-CTR + Poly1305), so next to it:
+  # twgate with zstd:3+age. A fresh repository per input; init is not timed.
+  local restic_note=""
+  if [ -n "$have_restic" ]; then
+    rm -rf "$work/restic"
+    restic -q -r "$work/restic" init --repository-version 2 >/dev/null
+    results+=("$(measure "stock: restic backup --stdin" "restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump < '$input'")")
+    results+=("$(measure "twgate push zstd:3+age (vs restic)" "'$TWGATE' -q push bench-restic --encrypt age -r $recipient < '$input'")")
+    restic_note="; restic repository $(du -sb "$work/restic" | cut -f1) bytes"
+  fi
+  # rclone rcat to a local file neither compresses nor encrypts: twgate with no stages.
+  results+=("$(measure "stock: rclone rcat (local file)" "rclone rcat '$work/rclone/raw' < '$input'")")
+  results+=("$(measure "twgate push (no stages)" "'$TWGATE' -q push bench-raw --compress none < '$input'")")
+  rm -rf "$work/rclone"
+  table "$label" "$size" "stored: twgate $(stat -c %s "$TWGATE_STORE"/bench/*.data), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stat -c %s "$TWGATE_STORE"/bench-zstd-pgp/*.data), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
+  [ -n "$have_restic" ] || echo "restic not installed: rows skipped"
+  rm -f "$work/stock.zst.gpg"
 }
 
 # run_s3_set LABEL INPUT: the same pipelines into and out of S3 (SeaweedFS on loopback),

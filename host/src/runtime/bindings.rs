@@ -10,6 +10,11 @@ mod transform {
     });
 }
 
+/// The `crypto` interface the host implements (see `runtime::crypto`).
+pub mod crypto {
+    pub use super::transform::twgate::plugin::crypto::*;
+}
+
 mod destination {
     wasmtime::component::bindgen!({
         path: "../wit",

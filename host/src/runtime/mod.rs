@@ -8,6 +8,7 @@
 
 mod bindings;
 mod cache;
+mod crypto;
 mod destination;
 mod http;
 pub mod inspect;
@@ -82,6 +83,7 @@ pub(crate) struct StageState {
     http: WasiHttpCtx,
     hooks: http::HttpHooks,
     limiter: stage::MemoryLimiter,
+    crypto: crypto::Resources,
 }
 
 impl WasiHttpView for StageState {
@@ -133,6 +135,12 @@ impl Runtime {
         // against the plugin's `http` grant, and without one is refused.
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(RuntimeError::Engine)?;
+        // Pure computation, no capability: linked for every plugin (see `crypto`).
+        bindings::crypto::add_to_linker::<StageState, wasmtime::component::HasSelf<StageState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(RuntimeError::Engine)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -288,6 +296,7 @@ impl Runtime {
             http: WasiHttpCtx::new(),
             hooks: http::HttpHooks::new(plugin.sandbox.http.clone()),
             limiter: stage::MemoryLimiter::new(limits.memory_bytes),
+            crypto: crypto::Resources::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

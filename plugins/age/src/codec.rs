@@ -1,28 +1,27 @@
-//! Push-driven age encryption and decryption over the `age` crate.
+//! Push-driven age encryption and decryption.
 //!
-//! Encryption wraps age's `StreamWriter` around a buffer that is drained after every push.
-//! Decryption buffers input only until the age header (and the 16-byte payload nonce) is
-//! complete, then hands age a reader over a shared queue: the queue answers `WouldBlock`
-//! while it is empty and more input may come, and end-of-file once `finish` was called.
-//! age's `StreamReader::read` keeps its partly filled encrypted chunk (`encrypted_pos`)
-//! across such an error, because it returns before decrypting anything, so each push is
-//! decrypted as far as whole 64 KiB chunks allow and memory stays bounded by about one
-//! chunk plus one push, whatever the length of the stream. ASCII-armored input (`age -a`)
-//! is de-armored here, line by line, with age's strictness rules, before the same path.
+//! The `age` crate wraps and unwraps the file key (X25519 recipients and identities, scrypt
+//! passphrases); [`header`](crate::header) frames and authenticates the header, and
+//! [`payload`](crate::payload) runs the STREAM cipher with the AEAD lent by the host, so the
+//! bulk of the work is native while the format stays in the sandbox. Decryption buffers
+//! input only until the header and the 16-byte payload nonce are complete, then opens
+//! whole 64 KiB chunks as they arrive: memory stays bounded by about one chunk plus one
+//! push, whatever the length of the stream. ASCII-armored input (`age -a`) is de-armored
+//! here, line by line, with age's strictness rules, before the same path.
 //!
-//! **Invariant:** a decryptor's `finish` fails unless age saw the final chunk of the STREAM
-//! (its last-chunk flag) and nothing after it, so a truncated file never decrypts as a
-//! shorter, valid stream. Errors never contain a passphrase or identity text.
+//! **Invariant:** a decryptor's `finish` fails unless the final chunk of the STREAM (its
+//! last-chunk flag) ended the input, so a truncated file never decrypts as a shorter,
+//! valid stream. Errors never contain a passphrase or identity text.
 
-use std::cell::{Cell, RefCell};
-use std::io::{self, BufRead, Read, Write};
-use std::rc::Rc;
+use std::cell::Cell;
 
 use age::secrecy::SecretString;
-use age::stream::{StreamReader, StreamWriter};
-use age::{scrypt, x25519, DecryptError, Decryptor, Encryptor};
+use age::{scrypt, x25519, DecryptError};
 use age_core::format::{FileKey, Stanza};
 use base64::{engine::general_purpose::STANDARD, Engine};
+
+use crate::header;
+use crate::payload::{Opener, Sealer, NONCE_LEN};
 
 /// The scrypt work factor (log2 N) used when encrypting with a passphrase, as `age -p`.
 pub const SCRYPT_WORK_FACTOR: u8 = 18;
@@ -33,8 +32,6 @@ pub const MAX_HEADER: usize = 256 * 1024;
 
 const MAGIC: &[u8] = b"age-encryption.org/";
 const V1_LINE: &[u8] = b"age-encryption.org/v1";
-const NONCE_LEN: usize = 16;
-const PLAIN_CHUNK: usize = 64 * 1024;
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 const ARMOR_END: &[u8] = b"-----END AGE ENCRYPTED FILE-----";
 const ARMOR_COLUMNS: usize = 64;
@@ -309,82 +306,6 @@ fn decrypt_config(
     Ok((identities, passphrase))
 }
 
-/// Input handed over from `push` to age's reader.
-#[derive(Default)]
-struct Inbox {
-    bytes: Vec<u8>,
-    eof: bool,
-}
-
-/// age's view of the input: `WouldBlock` when empty before `finish`, end-of-file after.
-///
-/// The reader owns the bytes it is working through (`local`) and takes the next batch
-/// from the shared inbox when those run out, so `fill_buf` can lend a plain slice.
-struct QueueReader {
-    inbox: Rc<RefCell<Inbox>>,
-    local: Vec<u8>,
-    pos: usize,
-}
-
-impl QueueReader {
-    fn new(inbox: Rc<RefCell<Inbox>>) -> Self {
-        QueueReader {
-            inbox,
-            local: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for QueueReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let available = self.fill_buf()?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for QueueReader {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.local.len() {
-            let mut inbox = self.inbox.borrow_mut();
-            if inbox.bytes.is_empty() && !inbox.eof {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            self.local.clear();
-            self.pos = 0;
-            std::mem::swap(&mut self.local, &mut inbox.bytes);
-        }
-        Ok(&self.local[self.pos..])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.local.len());
-    }
-}
-
-/// An output buffer shared with age's `StreamWriter`.
-#[derive(Clone, Default)]
-struct SharedWriter(Rc<RefCell<Vec<u8>>>);
-
-impl SharedWriter {
-    fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.borrow_mut())
-    }
-}
-
-impl Write for SharedWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Input framing, decided by the first bytes: binary age, or armored age.
 enum Framing {
     Detect { skipped: usize },
@@ -538,34 +459,20 @@ impl HeaderBuf {
 
 enum DecryptStage {
     Header(HeaderBuf),
-    Payload(Box<StreamReader<QueueReader>>),
+    Payload(Opener),
 }
 
 struct Decrypt {
     framing: Framing,
     stage: DecryptStage,
-    inbox: Rc<RefCell<Inbox>>,
     identities: Vec<Tracked>,
     passphrase: Option<SecretString>,
-    scratch: Vec<u8>,
 }
 
 fn header_error(e: DecryptError) -> Error {
     match e {
         DecryptError::UnknownFormat => corrupt("age: unsupported age format version"),
         _ => corrupt("age: the header is corrupt"),
-    }
-}
-
-fn payload_error(e: io::Error) -> Error {
-    match e.kind() {
-        io::ErrorKind::UnexpectedEof => {
-            corrupt("age: the file is truncated (it ends before the final chunk)")
-        }
-        _ => corrupt(format!(
-            "age: the payload is corrupt or truncated ({})",
-            shown(&e.to_string())
-        )),
     }
 }
 
@@ -613,27 +520,31 @@ impl Decrypt {
         match &mut self.stage {
             DecryptStage::Header(header) => {
                 header.feed(bytes)?;
-                if header.complete() {
-                    self.inbox.borrow_mut().bytes = std::mem::take(&mut header.data);
-                    self.start_payload(describe)?;
-                    self.drain(out)?;
+                if let (Some(end), true) = (header.end, header.complete()) {
+                    let data = std::mem::take(&mut header.data);
+                    let nonce: [u8; NONCE_LEN] = data[end..end + NONCE_LEN]
+                        .try_into()
+                        .expect("complete() checked the nonce is here");
+                    let mut opener = self.start_payload(&data[..end], &nonce, describe)?;
+                    opener.push(&data[end + NONCE_LEN..], out)?;
+                    self.stage = DecryptStage::Payload(opener);
                 }
                 Ok(())
             }
-            DecryptStage::Payload(_) => {
-                self.inbox.borrow_mut().bytes.extend_from_slice(bytes);
-                self.drain(out)
-            }
+            DecryptStage::Payload(opener) => opener.push(bytes, out),
         }
     }
 
-    /// Parses the complete header from the queue and unwraps the file key.
-    fn start_payload(&mut self, describe: &mut Vec<(String, String)>) -> Result<(), Error> {
-        // `new_buffered` reads the header line by line and then exactly the 16-byte nonce
-        // (`Header::read_buffered`, `Nonce::read`), so the queue is left at the payload.
-        let decryptor =
-            Decryptor::new_buffered(QueueReader::new(self.inbox.clone())).map_err(header_error)?;
-        let is_scrypt = decryptor.is_scrypt();
+    /// Parses the complete header, unwraps the file key and checks the header's MAC.
+    fn start_payload(
+        &mut self,
+        header_bytes: &[u8],
+        nonce: &[u8; NONCE_LEN],
+        describe: &mut Vec<(String, String)>,
+    ) -> Result<Opener, Error> {
+        let parsed =
+            header::parse(header_bytes).ok_or_else(|| corrupt("age: the header is corrupt"))?;
+        let is_scrypt = parsed.is_scrypt();
         let scrypt_identity = self.passphrase.take().map(|p| {
             let mut identity = scrypt::Identity::new(p);
             identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
@@ -647,10 +558,12 @@ impl Decrypt {
             if let Some(s) = &scrypt_identity {
                 all.push(s);
             }
-            decryptor.decrypt(all.into_iter())
+            all.iter()
+                .find_map(|identity| identity.unwrap_stanzas(&parsed.stanzas))
+                .unwrap_or(Err(DecryptError::NoMatchingKeys))
         };
-        let reader = match result {
-            Ok(reader) => reader,
+        let file_key = match result {
+            Ok(file_key) => file_key,
             Err(DecryptError::NoMatchingKeys) => {
                 return Err(Error::WrongKey(if is_scrypt && !have_passphrase {
                     "age: the file is encrypted with a passphrase: pass --passphrase-env VAR".into()
@@ -670,11 +583,6 @@ impl Decrypt {
                     "age: none of the identities given can decrypt this file".into()
                 }))
             }
-            Err(DecryptError::InvalidMac) => {
-                return Err(corrupt(
-                    "age: the header is corrupt (its MAC does not verify)",
-                ))
-            }
             Err(DecryptError::ExcessiveWork { required, .. }) => {
                 return Err(corrupt(format!(
                     "age: the file asks for scrypt work factor 2^{required}, above the limit 2^{MAX_SCRYPT_WORK_FACTOR}"
@@ -682,6 +590,11 @@ impl Decrypt {
             }
             Err(e) => return Err(header_error(e)),
         };
+        if !parsed.verify(&file_key) {
+            return Err(corrupt(
+                "age: the header is corrupt (its MAC does not verify)",
+            ));
+        }
         if is_scrypt {
             describe.push(("mode".into(), "passphrase".into()));
         } else {
@@ -693,24 +606,7 @@ impl Decrypt {
                 ));
             }
         }
-        self.stage = DecryptStage::Payload(Box::new(reader));
-        Ok(())
-    }
-
-    /// Reads plaintext until age needs more input (or, after `finish`, to the end).
-    fn drain(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        let DecryptStage::Payload(reader) = &mut self.stage else {
-            return Ok(());
-        };
-        loop {
-            match reader.read(&mut self.scratch) {
-                Ok(0) => return Ok(()),
-                Ok(n) => out.extend_from_slice(&self.scratch[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(payload_error(e)),
-            }
-        }
+        Opener::new(&file_key, nonce)
     }
 
     fn finish(
@@ -736,18 +632,18 @@ impl Decrypt {
                 "age: the file is truncated (it ends inside the header)"
             }));
         }
-        self.inbox.borrow_mut().eof = true;
-        // With end-of-file in sight, `StreamReader::read` returns 0 only once it has
-        // decrypted a chunk flagged as the last one; a missing final chunk is an
-        // `UnexpectedEof` error and bytes after it an `InvalidData` error.
-        self.drain(out)
+        match &mut self.stage {
+            DecryptStage::Payload(opener) => opener.finish(out),
+            DecryptStage::Header(_) => unreachable!("checked above"),
+        }
     }
 }
 
 enum Mode {
     Encrypt {
-        writer: Box<StreamWriter<SharedWriter>>,
-        output: SharedWriter,
+        /// The header and payload nonce, written before the first ciphertext.
+        prefix: Vec<u8>,
+        sealer: Sealer,
     },
     Decrypt(Box<Decrypt>),
     Finished,
@@ -759,8 +655,10 @@ pub struct Codec {
     describe: Vec<(String, String)>,
 }
 
-fn internal(e: io::Error) -> Error {
-    Error::Internal(format!("age: {e}"))
+/// A fresh random file key.
+fn new_file_key() -> Result<FileKey, Error> {
+    FileKey::try_init_with_mut(|key| getrandom::getrandom(key))
+        .map_err(|e| Error::Internal(format!("age: no randomness for a file key: {e}")))
 }
 
 impl Codec {
@@ -768,28 +666,39 @@ impl Codec {
     pub fn encryptor(params: &Params, secrets: &Params) -> Result<Codec, Error> {
         let (recipients, passphrase) = encrypt_config(params, secrets)?;
         let mut describe = Vec::new();
-        let encryptor = match passphrase {
+        let file_key = new_file_key()?;
+        let wrapped = match passphrase {
             Some(passphrase) => {
                 describe.push(("mode".into(), "passphrase".into()));
                 let mut recipient = scrypt::Recipient::new(passphrase);
                 recipient.set_work_factor(SCRYPT_WORK_FACTOR);
-                Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                age::Recipient::wrap_file_key(&recipient, &file_key)
+                    .map_err(|e| Error::Internal(format!("age: {e}")))?
+                    .0
             }
             None => {
                 describe.push(("mode".into(), "recipients".into()));
+                let mut stanzas = Vec::new();
                 for r in &recipients {
                     describe.push(("recipient".into(), r.to_string()));
+                    let (wrapped, _labels) = age::Recipient::wrap_file_key(r, &file_key)
+                        .map_err(|e| Error::Internal(format!("age: {e}")))?;
+                    stanzas.extend(wrapped);
                 }
-                Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                // As age does: an unknown stanza keeps readers tolerant of new types.
+                stanzas.push(age_core::format::grease_the_joint());
+                stanzas
             }
-        }
-        .map_err(|e| Error::Internal(format!("age: {e}")))?;
-        let output = SharedWriter::default();
-        let writer = encryptor.wrap_output(output.clone()).map_err(internal)?;
+        };
+        let mut prefix = header::write(&wrapped, &file_key);
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::getrandom(&mut nonce)
+            .map_err(|e| Error::Internal(format!("age: no randomness for a nonce: {e}")))?;
+        prefix.extend_from_slice(&nonce);
         Ok(Codec {
             mode: Mode::Encrypt {
-                writer: Box::new(writer),
-                output,
+                prefix,
+                sealer: Sealer::new(&file_key, &nonce)?,
             },
             describe,
         })
@@ -802,10 +711,8 @@ impl Codec {
             mode: Mode::Decrypt(Box::new(Decrypt {
                 framing: Framing::Detect { skipped: 0 },
                 stage: DecryptStage::Header(HeaderBuf::default()),
-                inbox: Rc::default(),
                 identities,
                 passphrase,
-                scratch: vec![0; PLAIN_CHUNK],
             })),
             describe: Vec::new(),
         })
@@ -819,9 +726,10 @@ impl Codec {
     /// Feeds `chunk`; returns the output ready so far.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
         let result = match &mut self.mode {
-            Mode::Encrypt { writer, output } => {
-                writer.write_all(chunk).map_err(internal)?;
-                Ok(output.take())
+            Mode::Encrypt { prefix, sealer } => {
+                let mut out = std::mem::take(prefix);
+                out.reserve(chunk.len() + chunk.len() / 4096 + 64);
+                sealer.push(chunk, &mut out).map(|()| out)
             }
             Mode::Decrypt(d) => {
                 let mut out = Vec::new();
@@ -839,9 +747,10 @@ impl Codec {
     /// Ends the input; returns the rest of the output.
     pub fn finish(&mut self) -> Result<Vec<u8>, Error> {
         match std::mem::replace(&mut self.mode, Mode::Finished) {
-            Mode::Encrypt { writer, output } => {
-                writer.finish().map_err(internal)?;
-                Ok(output.take())
+            Mode::Encrypt { prefix, mut sealer } => {
+                let mut out = prefix;
+                sealer.finish(&mut out)?;
+                Ok(out)
             }
             Mode::Decrypt(mut d) => {
                 let mut out = Vec::new();

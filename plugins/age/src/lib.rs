@@ -6,6 +6,8 @@
 //! and is plain Rust, testable natively; this file only adapts it to the plugin SDK.
 
 pub mod codec;
+mod header;
+mod payload;
 
 use codec::Codec;
 use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};

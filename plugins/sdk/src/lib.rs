@@ -464,6 +464,7 @@ pub mod __private {
     pub fn assert_destination<T: crate::Destination>() {}
 }
 
+pub mod crypto;
 mod destination;
 
 pub use destination::{

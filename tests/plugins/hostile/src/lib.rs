@@ -8,6 +8,9 @@
 //! - `http`: on `open` forward, GETs the URL in the parameter `url` through wasi:http and
 //!   fails with `internal` naming wasi:http's error code (e.g. `HttpRequestDenied`) if no
 //!   answer comes; with an answer, whatever its status, it passes bytes through unchanged;
+//! - `crypto-hoard`: creates host crypto hashers until the host refuses one, and fails with
+//!   the host's message;
+//! - `crypto-huge`: hands the host a 17 MiB crypto call, and fails with the host's message;
 //! - anything else: passes bytes through unchanged.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "transform-plugin" });
@@ -121,6 +124,27 @@ impl GuestStage for Hostile {
                 Ok(chunk)
             }
             "flood" => Ok(vec![b'x'; 32 << 20]),
+            "crypto-hoard" => {
+                let mut hashers = Vec::new();
+                loop {
+                    match twgate::plugin::crypto::new_hasher(
+                        twgate::plugin::crypto::HashAlgorithm::Sha256,
+                    ) {
+                        Ok(h) => hashers.push(h),
+                        Err(e) => return Err(crypto_failed(e, hashers.len())),
+                    }
+                }
+            }
+            "crypto-huge" => {
+                let hasher = twgate::plugin::crypto::new_hasher(
+                    twgate::plugin::crypto::HashAlgorithm::Sha256,
+                )
+                .map_err(|e| crypto_failed(e, 0))?;
+                hasher
+                    .update(&vec![0u8; 17 << 20])
+                    .map_err(|e| crypto_failed(e, 1))?;
+                Ok(chunk)
+            }
             "passwd" => match std::fs::read("/etc/passwd") {
                 Ok(contents) => Ok(contents),
                 Err(e) => Err(PluginError::Internal(format!(
@@ -152,3 +176,12 @@ impl GuestStage for Hostile {
 }
 
 export!(Plugin);
+
+fn crypto_failed(e: twgate::plugin::crypto::CryptoError, held: usize) -> PluginError {
+    PluginError::Internal(match e {
+        twgate::plugin::crypto::CryptoError::Invalid(m) => {
+            format!("host crypto refused (holding {held}): {m}")
+        }
+        twgate::plugin::crypto::CryptoError::Unauthentic => "host crypto: unauthentic".into(),
+    })
+}
