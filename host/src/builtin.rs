@@ -53,3 +53,9 @@ pub fn reads_output_of(name: &str, sha256: &str) -> bool {
     find(name).is_some_and(|current| current.sha256 == sha256)
         || EARLIER_BUILDS.contains(&(name, sha256))
 }
+
+/// Whether `plugin` is the built-in zstd, whose independent outputs (frames) decode, when
+/// concatenated, as the concatenated input: so a push may compress blocks in parallel.
+pub fn writes_independent_frames(plugin: &crate::plugin::Plugin) -> bool {
+    matches!(plugin.origin, crate::plugin::Origin::Builtin) && plugin.name == "zstd"
+}

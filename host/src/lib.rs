@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod cli;
 pub mod commands;
 pub mod config;
+mod frames;
 pub mod manifest;
 pub mod metrics;
 pub mod paths;

@@ -2,8 +2,14 @@
 //!
 //! Each stage runs on its own blocking thread (so stages use all cores), connected by
 //! channels of a few chunks each; a full channel blocks the producer, so memory stays
-//! constant whatever the stream's size. The source and sink are async and hash what passes
-//! (sha256 of the input and of the output).
+//! constant whatever the stream's size. The source and sink are async; each end's sha256
+//! runs on a thread of its own, so hashing overlaps with the stages and the I/O.
+//!
+//! A [`Step::Frames`] step runs one stage on several instances at once: the input is cut
+//! into blocks of [`FRAME_BLOCK`] bytes, each block becomes one complete, independent
+//! output (a zstd frame) on the next free instance, and the outputs are passed on in
+//! order. It is for stages whose format decodes concatenated outputs as the concatenated
+//! input (zstd's frames do), and costs about two blocks of memory per instance.
 //!
 //! **Invariant:** a stage finishes only when it receives an explicit end-of-stream message,
 //! never because a channel closed; so a failure anywhere can never look like a short,
@@ -21,8 +27,28 @@ use tokio::sync::mpsc;
 pub const CHUNK_SIZE: usize = 256 * 1024;
 /// Chunks buffered between two parts of the pipeline.
 const CHANNEL_DEPTH: usize = 4;
+/// Input bytes per independent output in a [`Step::Frames`] step. Smaller blocks spread the
+/// work sooner but compress worse (each zstd frame starts without history): on a pgbench
+/// dump, 8 MiB frames cost 0.7% in size and 4 MiB ones 2.3%; on dense data, nothing.
+pub const FRAME_BLOCK: usize = 8 << 20;
 
-enum Msg {
+/// How many instances a [`Step::Frames`] step uses: one per core, at most 4 (each costs
+/// about two blocks of memory).
+pub fn frame_instances() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// One step of a pipeline.
+#[allow(clippy::large_enum_variant)] // a handful per run, each moved once
+pub enum Step {
+    /// One stage on one instance.
+    One(Stage),
+    /// One stage on several instances, one independent output per block (see the module
+    /// documentation). The stages must be able to `restart` (no secrets).
+    Frames(Vec<Stage>),
+}
+
+pub(crate) enum Msg {
     Data(Bytes),
     End,
 }
@@ -50,6 +76,49 @@ impl Hasher {
             size: self.size,
             sha256: hex::encode(self.sha.finalize()),
         }
+    }
+}
+
+/// A [`Hasher`] on a thread of its own, fed through a short channel.
+struct HashThread {
+    size: u64,
+    tx: Option<mpsc::Sender<Bytes>>,
+    done: Option<tokio::sync::oneshot::Receiver<Tally>>,
+}
+
+impl HashThread {
+    fn start() -> HashThread {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH * 2);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("twgate-sha256".into())
+            .spawn(move || {
+                let mut hasher = Hasher::default();
+                while let Some(chunk) = rx.blocking_recv() {
+                    hasher.update(&chunk);
+                }
+                let _ = done_tx.send(hasher.finish());
+            })
+            .expect("cannot start a hashing thread");
+        HashThread {
+            size: 0,
+            tx: Some(tx),
+            done: Some(done),
+        }
+    }
+
+    async fn update(&mut self, chunk: Bytes) {
+        self.size += chunk.len() as u64;
+        if let Some(tx) = &self.tx {
+            // The thread only stops once `tx` is dropped.
+            let _ = tx.send(chunk).await;
+        }
+    }
+
+    async fn finish(mut self) -> Tally {
+        self.tx = None;
+        let done = self.done.take().expect("finish is called once");
+        done.await.expect("the hashing thread stopped early")
     }
 }
 
@@ -92,7 +161,7 @@ pub trait Sink {
 /// must discard whatever the sink received.
 pub async fn run<S: Sink + Send>(
     source: Source<'_>,
-    stages: Vec<Stage>,
+    steps: Vec<Step>,
     sink: &mut S,
     mut on_progress: impl FnMut(u64, u64) + Send,
 ) -> Result<Outcome, PipelineError> {
@@ -100,18 +169,21 @@ pub async fn run<S: Sink + Send>(
     let input_bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
 
     let mut threads = Vec::new();
-    for mut stage in stages {
+    for step in steps {
         let (tx, next_rx) = mpsc::channel::<Msg>(CHANNEL_DEPTH);
         let mut stage_rx = std::mem::replace(&mut rx, next_rx);
-        threads.push(tokio::task::spawn_blocking(move || {
-            let result = run_stage(&mut stage, &mut stage_rx, &tx);
-            (stage, result)
+        threads.push(tokio::task::spawn_blocking(move || match step {
+            Step::One(mut stage) => {
+                let result = run_stage(&mut stage, &mut stage_rx, &tx);
+                (stage, result)
+            }
+            Step::Frames(stages) => crate::frames::run(stages, &mut stage_rx, &tx),
         }));
     }
 
     let counter = input_bytes.clone();
     let read = async move {
-        let mut hasher = Hasher::default();
+        let mut hasher = HashThread::start();
         let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
         match source {
             Source::Reader(mut reader) => loop {
@@ -123,16 +195,15 @@ pub async fn run<S: Sink + Send>(
                     break;
                 }
                 buf.truncate(n);
-                hasher.update(&buf);
+                let chunk = Bytes::from(buf);
+                hasher.update(chunk.clone()).await;
                 counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
-                send(Bytes::from(buf))
-                    .await
-                    .map_err(|_| PipelineError::Cancelled)?;
+                send(chunk).await.map_err(|_| PipelineError::Cancelled)?;
             },
             Source::Stream(mut stream) => {
                 while let Some(chunk) = stream.next().await {
                     let mut chunk = chunk.map_err(PipelineError::Source)?;
-                    hasher.update(&chunk);
+                    hasher.update(chunk.clone()).await;
                     counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
                     // Stores read ahead in large ranges; stages get steady, small chunks.
                     while !chunk.is_empty() {
@@ -146,16 +217,16 @@ pub async fn run<S: Sink + Send>(
             .send(Msg::End)
             .await
             .map_err(|_| PipelineError::Cancelled)?;
-        Ok::<Tally, PipelineError>(hasher.finish())
+        Ok::<Tally, PipelineError>(hasher.finish().await)
     };
 
     let counter = input_bytes.clone();
     let write = async move {
-        let mut hasher = Hasher::default();
+        let mut hasher = HashThread::start();
         loop {
             match rx.recv().await {
                 Some(Msg::Data(chunk)) => {
-                    hasher.update(&chunk);
+                    hasher.update(chunk.clone()).await;
                     on_progress(
                         counter.load(std::sync::atomic::Ordering::Relaxed),
                         hasher.size,
@@ -166,7 +237,7 @@ pub async fn run<S: Sink + Send>(
                 None => return Err(PipelineError::Cancelled),
             }
         }
-        Ok::<Tally, PipelineError>(hasher.finish())
+        Ok::<Tally, PipelineError>(hasher.finish().await)
     };
 
     // On the first error the other end is dropped, which closes its channel and so stops
@@ -194,7 +265,7 @@ pub async fn run<S: Sink + Send>(
 }
 
 /// The error that caused the others: the first that is not a knock-on cancellation.
-fn first_real(errors: Vec<PipelineError>) -> PipelineError {
+pub(crate) fn first_real(errors: Vec<PipelineError>) -> PipelineError {
     let mut errors = errors.into_iter();
     let first = errors.next().unwrap_or(PipelineError::Cancelled);
     if !matches!(first, PipelineError::Cancelled) {
@@ -205,7 +276,7 @@ fn first_real(errors: Vec<PipelineError>) -> PipelineError {
         .unwrap_or(first)
 }
 
-fn run_stage(
+pub(crate) fn run_stage(
     stage: &mut Stage,
     rx: &mut mpsc::Receiver<Msg>,
     tx: &mpsc::Sender<Msg>,

@@ -7,7 +7,8 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts `push db`, feeds it `mib` MiB, and returns once its data object is being
-/// written, with its stdin still open (the push is mid-stream).
+/// written, with its stdin still open (the push is mid-stream). Output starts after the
+/// first 8 MiB zstd frame, so `mib` must be well above 8.
 fn push_midway(env: &TestEnv, mib: usize) -> (Child, ChildStdin) {
     let mut child = env
         .cmd()
@@ -75,7 +76,7 @@ fn sigkill_mid_push_leaves_no_visible_backup() {
 #[test]
 fn sigterm_mid_push_aborts_and_cleans_up() {
     let env = TestEnv::new();
-    let (child, stdin) = push_midway(&env, 4);
+    let (child, stdin) = push_midway(&env, 16);
     // SAFETY: plain FFI call on our own child's pid.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();

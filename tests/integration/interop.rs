@@ -407,3 +407,36 @@ fn openpgp_certificate_both_ways() {
     .unwrap();
     assert!(decoded == data, "gpg -e -r");
 }
+
+/// A push compresses 8 MiB blocks in parallel, one zstd frame each: the stored object is one
+/// standard zstd stream of several frames, in order, which stock `zstd -d` and `pull` read.
+#[test]
+fn parallel_zstd_frames_are_one_standard_stream() {
+    let env = TestEnv::new();
+    // 30 MiB: three full blocks and a partial one.
+    let data = sample(30 << 20, 31);
+    let id = env.push("db", &data, &[]);
+    let stored = env.data_file("db", &id);
+    let decoded = tool("zstd", &["-d", "-c", stored.to_str().unwrap()], b"");
+    assert!(
+        decoded == data,
+        "stock zstd -d must give back the input, in order"
+    );
+    assert!(env.ok(&["pull", "db"], b"") == data);
+    let listing = String::from_utf8(tool("zstd", &["-l", stored.to_str().unwrap()], b"")).unwrap();
+    let frames: usize = listing
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected `zstd -l` output: {listing}"));
+    // One core: no parallel step, so one frame.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(frames, if cores > 1 { 4 } else { 1 }, "{listing}");
+
+    // An empty input is still a valid (empty) zstd stream.
+    let id = env.push("empty", b"", &[]);
+    let stored = env.data_file("empty", &id);
+    assert!(tool("zstd", &["-d", "-c", stored.to_str().unwrap()], b"").is_empty());
+    assert!(env.ok(&["pull", "empty"], b"").is_empty());
+}

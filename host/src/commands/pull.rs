@@ -103,7 +103,8 @@ async fn decode<S: Sink + Send>(
         .await?
         .map(|r| r.map_err(anyhow::Error::from));
     let mut progress = ui::Progress::new(verb);
-    let outcome = pipeline::run(Source::Stream(Box::new(stream)), stages, sink, |i, o| {
+    let steps = stages.into_iter().map(pipeline::Step::One).collect();
+    let outcome = pipeline::run(Source::Stream(Box::new(stream)), steps, sink, |i, o| {
         progress.update(i, o)
     })
     .await;

@@ -59,14 +59,25 @@ pub(super) async fn store_backup(
     let store = ctx.create_store().await?;
     store.check_writable().await?;
     let runtime = ctx.runtime()?;
-    let mut stages = Vec::new();
+    let mut steps = Vec::new();
     for spec in &specs {
-        stages.push(runtime.open(
-            &spec.plugin,
-            Direction::Forward,
-            &spec.params,
-            &spec.secrets,
-        )?);
+        let open = || {
+            runtime.open(
+                &spec.plugin,
+                Direction::Forward,
+                &spec.params,
+                &spec.secrets,
+            )
+        };
+        let instances = match crate::builtin::writes_independent_frames(&spec.plugin) {
+            true => pipeline::frame_instances(),
+            false => 1,
+        };
+        steps.push(if instances > 1 {
+            pipeline::Step::Frames((0..instances).map(|_| open()).collect::<Result<_, _>>()?)
+        } else {
+            pipeline::Step::One(open()?)
+        });
     }
     if !settings.encrypts() {
         ui::warn(
@@ -104,7 +115,7 @@ pub(super) async fn store_backup(
         store: &store,
         writer: &mut writer,
     };
-    let run = pipeline::run(source, stages, &mut sink, |i, o| progress.update(i, o));
+    let run = pipeline::run(source, steps, &mut sink, |i, o| progress.update(i, o));
     // SIGINT/SIGTERM (Ctrl-C, a Kubernetes pod stopping) abort cleanly: the partial
     // object is discarded and the producer command is killed.
     let result = tokio::select! {

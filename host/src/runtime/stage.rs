@@ -175,6 +175,9 @@ pub struct Stage {
     version: String,
     sha256: String,
     limits: Limits,
+    /// How the stream was opened, to start the next one on the same instance (`restart`).
+    direction: Direction,
+    params: Vec<Param>,
 }
 
 impl Stage {
@@ -206,7 +209,26 @@ impl Stage {
             version: info.version,
             sha256: sha256.into(),
             limits,
+            direction,
+            params,
         })
+    }
+
+    /// Drops the finished stream and opens a new one on the same (warm) instance, with the
+    /// same direction and params and no secrets: for stages that need none, such as a
+    /// compressor writing one independent frame per block.
+    pub fn restart(&mut self) -> Result<(), StageError> {
+        let (bindings, direction, params) = (&self.bindings, self.direction, &self.params);
+        let old = self.resource;
+        guarded(&mut self.store, &self.plugin, self.limits, |store| {
+            old.resource_drop(store)
+        })?;
+        self.resource = guarded_result(&mut self.store, &self.plugin, self.limits, |store| {
+            bindings
+                .twgate_plugin_transform()
+                .call_open(store, direction, params, &[])
+        })?;
+        Ok(())
     }
 
     /// The plugin's name.
