@@ -32,9 +32,35 @@ const CHANNEL_DEPTH: usize = 4;
 /// dump, 8 MiB frames cost 0.7% in size and 4 MiB ones 2.3%; on dense data, nothing.
 pub const FRAME_BLOCK: usize = 8 << 20;
 
-/// How many instances a [`Step::Frames`] step uses: one per core, at most 4 (each costs
-/// about two blocks of memory).
+/// Opens `spec` as one step: on several instances when the plugin's frames are
+/// independent (the built-in zstd) and there are several cores, else on one.
+pub fn open_step(
+    runtime: &crate::runtime::Runtime,
+    spec: &crate::plan::StageSpec,
+    direction: crate::runtime::Direction,
+) -> Result<Step, crate::runtime::StageError> {
+    let open = || runtime.open(&spec.plugin, direction, &spec.params, &spec.secrets);
+    let instances = match crate::builtin::writes_independent_frames(&spec.plugin) {
+        true => frame_instances(),
+        false => 1,
+    };
+    Ok(if instances > 1 {
+        Step::Frames((0..instances).map(|_| open()).collect::<Result<_, _>>()?)
+    } else {
+        Step::One(open()?)
+    })
+}
+
+/// How many instances a [`Step::Frames`] step uses: `TWGATE_ZSTD_THREADS` if set (1 turns
+/// parallel frames off), else one per core, at most 4 (each costs about two blocks of
+/// memory).
 pub fn frame_instances() -> usize {
+    if let Some(n) = std::env::var("TWGATE_ZSTD_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, 16);
+    }
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
@@ -87,7 +113,15 @@ struct HashThread {
 }
 
 impl HashThread {
-    fn start() -> HashThread {
+    /// A hasher; with `hash` false, one that only counts.
+    fn start(hash: bool) -> HashThread {
+        if !hash {
+            return HashThread {
+                size: 0,
+                tx: None,
+                done: None,
+            };
+        }
         let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH * 2);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -117,8 +151,13 @@ impl HashThread {
 
     async fn finish(mut self) -> Tally {
         self.tx = None;
-        let done = self.done.take().expect("finish is called once");
-        done.await.expect("the hashing thread stopped early")
+        match self.done.take() {
+            Some(done) => done.await.expect("the hashing thread stopped early"),
+            None => Tally {
+                size: self.size,
+                sha256: String::new(),
+            },
+        }
     }
 }
 
@@ -157,11 +196,14 @@ pub trait Sink {
     ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// Runs `source` through `stages` into `sink`. On error, nothing is finished: the caller
-/// must discard whatever the sink received.
+/// Runs `source` through `steps` into `sink`. On error, nothing is finished: the caller
+/// must discard whatever the sink received. With `hash_input` false the input is only
+/// counted (its `Tally` has an empty sha256): for a pull, whose end-to-end check is the
+/// output's sha256.
 pub async fn run<S: Sink + Send>(
     source: Source<'_>,
     steps: Vec<Step>,
+    hash_input: bool,
     sink: &mut S,
     mut on_progress: impl FnMut(u64, u64) + Send,
 ) -> Result<Outcome, PipelineError> {
@@ -183,7 +225,7 @@ pub async fn run<S: Sink + Send>(
 
     let counter = input_bytes.clone();
     let read = async move {
-        let mut hasher = HashThread::start();
+        let mut hasher = HashThread::start(hash_input);
         let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
         match source {
             Source::Reader(mut reader) => loop {
@@ -222,7 +264,7 @@ pub async fn run<S: Sink + Send>(
 
     let counter = input_bytes.clone();
     let write = async move {
-        let mut hasher = HashThread::start();
+        let mut hasher = HashThread::start(true);
         loop {
             match rx.recv().await {
                 Some(Msg::Data(chunk)) => {

@@ -154,3 +154,30 @@ head -c $((size * 3 / 4 / 2)) /dev/urandom | base64 -w 0 > "$work/dense.txt"
 rm -f "$input"
 run_set "dense text (base64 of random bytes, half the dump's size)" "$work/dense.txt"
 run_s3_set "dense text into and out of S3" "$work/dense.txt"
+
+# Memory at length and start-up time: a long stream (BENCH_LONG_GB, default 10 GB, of the
+# dense text repeated) through push and pull with default settings, and `echo x | push`
+# with the compile cache warm (the cost paid once per WAL segment by `wal push`).
+long_gb=${BENCH_LONG_GB:-10}
+long_bytes=$((long_gb * 1000 * 1000 * 1000))
+repeat_dense() { while :; do cat "$work/dense.txt"; done | head -c "$long_bytes"; }
+export -f repeat_dense
+export work long_bytes
+rm -rf "$TWGATE_STORE"
+results=()
+results+=("$(measure "stock: zstd -3 | age -r" "repeat_dense | zstd -3 -q -c | age -r $recipient > /dev/null")")
+results+=("$(measure "twgate push zstd:3+age" "repeat_dense | '$TWGATE' -q push long --encrypt age -r $recipient")")
+printf '\na %s GB stream (dense text repeated), default settings:\n\n' "$long_gb"
+printf '| %-34s | %8s | %9s | %10s |\n' "pipeline" "seconds" "MB/s" "peak RSS"
+for r in "${results[@]}" "$(measure "twgate pull zstd:3+age" "'$TWGATE' -q pull long -i '$work/key.txt' > /dev/null")"; do
+  name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
+  printf '| %-34s | %8s | %9s | %7s MiB |\n' "$name" "$secs" \
+    "$(awk -v b="$long_bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / s }')" "$((rss / 1024))"
+done
+
+printf '\nwarm start: echo x | twgate push (compile cache populated), wall seconds of 10 runs:'
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  /usr/bin/time -f "%e" -o "$work/time" bash -c "echo x | '$TWGATE' -q push tiny --encrypt age -r $recipient >/dev/null"
+  printf ' %s' "$(cat "$work/time")"
+done
+printf '\n'

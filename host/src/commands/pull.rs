@@ -55,7 +55,7 @@ async fn decoder(
     keys: &KeyArgs,
     allow_plugin_change: bool,
     raw: bool,
-) -> Result<(Store, Manifest, Vec<crate::runtime::Stage>)> {
+) -> Result<(Store, Manifest, Vec<pipeline::Step>)> {
     let backup = BackupRef::parse(spec)?;
     let store = ctx.open_store().await?;
     let manifest = store.resolve(&backup).await?;
@@ -76,23 +76,18 @@ async fn decoder(
         allow_plugin_change,
     )?;
     let runtime = ctx.runtime()?;
-    let mut stages = Vec::new();
+    let mut steps = Vec::new();
     for spec in &specs {
-        stages.push(runtime.open(
-            &spec.plugin,
-            Direction::Inverse,
-            &spec.params,
-            &spec.secrets,
-        )?);
+        steps.push(pipeline::open_step(&runtime, spec, Direction::Inverse)?);
     }
-    Ok((store, manifest, stages))
+    Ok((store, manifest, steps))
 }
 
 /// Streams the stored object through `stages` into `sink` and checks both checksums.
 async fn decode<S: Sink + Send>(
     store: &Store,
     manifest: &Manifest,
-    stages: Vec<crate::runtime::Stage>,
+    steps: Vec<pipeline::Step>,
     raw: bool,
     sink: &mut S,
     verb: &'static str,
@@ -103,15 +98,22 @@ async fn decode<S: Sink + Send>(
         .await?
         .map(|r| r.map_err(anyhow::Error::from));
     let mut progress = ui::Progress::new(verb);
-    let steps = stages.into_iter().map(pipeline::Step::One).collect();
-    let outcome = pipeline::run(Source::Stream(Box::new(stream)), steps, sink, |i, o| {
-        progress.update(i, o)
-    })
+    // The output's sha256 is the end-to-end check, and the size is checked below; `verify`
+    // also hashes the stored object, to say which side is damaged.
+    let hash_stored = verb == "verify";
+    let outcome = pipeline::run(
+        Source::Stream(Box::new(stream)),
+        steps,
+        hash_stored,
+        sink,
+        |i, o| progress.update(i, o),
+    )
     .await;
     progress.done();
     let outcome =
         outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
-    if outcome.input.size != manifest.stored.size || outcome.input.sha256 != manifest.stored.sha256
+    if outcome.input.size != manifest.stored.size
+        || (hash_stored && outcome.input.sha256 != manifest.stored.sha256)
     {
         bail!(
             "{verb} {what} failed: the stored object {} is corrupted or truncated \
@@ -127,7 +129,7 @@ async fn decode<S: Sink + Send>(
         &manifest.original.sha256
     };
     if &outcome.output.sha256 != expected {
-        bail!("{verb} {what} failed: the restored bytes do not match the original's sha256; the output is not usable");
+        bail!("{verb} {what} failed: the restored bytes do not match the original's sha256 (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable");
     }
     crate::metrics::record(outcome.input.size, outcome.output.size);
     Ok(outcome)

@@ -61,23 +61,7 @@ pub(super) async fn store_backup(
     let runtime = ctx.runtime()?;
     let mut steps = Vec::new();
     for spec in &specs {
-        let open = || {
-            runtime.open(
-                &spec.plugin,
-                Direction::Forward,
-                &spec.params,
-                &spec.secrets,
-            )
-        };
-        let instances = match crate::builtin::writes_independent_frames(&spec.plugin) {
-            true => pipeline::frame_instances(),
-            false => 1,
-        };
-        steps.push(if instances > 1 {
-            pipeline::Step::Frames((0..instances).map(|_| open()).collect::<Result<_, _>>()?)
-        } else {
-            pipeline::Step::One(open()?)
-        });
+        steps.push(pipeline::open_step(&runtime, spec, Direction::Forward)?);
     }
     if !settings.encrypts() {
         ui::warn(
@@ -115,7 +99,7 @@ pub(super) async fn store_backup(
         store: &store,
         writer: &mut writer,
     };
-    let run = pipeline::run(source, steps, &mut sink, |i, o| progress.update(i, o));
+    let run = pipeline::run(source, steps, true, &mut sink, |i, o| progress.update(i, o));
     // SIGINT/SIGTERM (Ctrl-C, a Kubernetes pod stopping) abort cleanly: the partial
     // object is discarded and the producer command is killed.
     let result = tokio::select! {

@@ -241,6 +241,11 @@ impl Stage {
         &self.version
     }
 
+    /// Which way this stage runs.
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
     /// The sha256 of the plugin's component.
     pub fn sha256(&self) -> &str {
         &self.sha256
