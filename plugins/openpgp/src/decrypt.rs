@@ -9,7 +9,10 @@
 //!    is collected whole and parsed by sequoia. At the SEIPD packet every session key
 //!    that the identities and passphrase unlock becomes a candidate.
 //! 2. The SEIPD v1 body ([`crate::seipd`]): the candidate whose key passes the quick
-//!    check decrypts the stream; the MDC is checked at the end of the packet.
+//!    check decrypts the stream; the MDC is checked at the end of the packet. The bulk
+//!    work (AES in CFB mode, the MDC's SHA-1) runs on the host through
+//!    `twgate_plugin_sdk::crypto`, fed in batches of at least 64 KiB or a whole push;
+//!    other ciphers fall back to sequoia's software CFB ([`crate::cfb`]).
 //! 3. The decrypted packets ([`crate::inner`]): literal data is the output, compressed
 //!    data is inflated and parsed again.
 //!
@@ -36,6 +39,11 @@ use crate::seipd::{check_len, quick_check, Seipd1};
 
 /// A session-key packet larger than this is not believed (real ones are < 2 KiB).
 const MAX_ESK: usize = 64 * 1024;
+
+/// SEIPD body pieces shorter than this (small partial body chunks, e.g. gpg's 8 KiB ones
+/// when it writes to a pipe) are gathered up to this size, or the end of the push, before
+/// they go to the host's CFB and SHA-1, so each host call carries a worthwhile amount.
+const BATCH: usize = 64 * 1024;
 
 enum State {
     /// Between outer packets, before the encrypted data.
@@ -71,8 +79,19 @@ pub struct Decryptor {
     skesks: Vec<SKESK>,
     /// Session-key packets seen, including ones we could not parse or use.
     esk_count: usize,
-    plain: Vec<u8>,
+    /// SEIPD body bytes gathered for one batch (see [`BATCH`]).
+    batch: Vec<u8>,
     finished: bool,
+}
+
+/// Decrypts `ciphertext` of the SEIPD body and passes its plaintext on to `inner`.
+fn decrypt_piece(
+    seipd: &mut Seipd1,
+    inner: &mut Inner,
+    ciphertext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    seipd.push(ciphertext, &mut |plain| inner.push(plain, out))
 }
 
 impl Decryptor {
@@ -85,7 +104,7 @@ impl Decryptor {
             pkesks: Vec::new(),
             skesks: Vec::new(),
             esk_count: 0,
-            plain: Vec::new(),
+            batch: Vec::new(),
             finished: false,
         }
     }
@@ -128,6 +147,17 @@ impl Decryptor {
                 Event::Start(t) => self.start(t)?,
                 Event::Body(b) => self.body(b, out)?,
                 Event::End => self.end(out)?,
+            }
+        }
+        self.flush_batch(out)
+    }
+
+    /// Decrypts the SEIPD body bytes gathered so far.
+    fn flush_batch(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if let State::Body { seipd, inner } = &mut self.state {
+            if !self.batch.is_empty() {
+                decrypt_piece(seipd, inner, &self.batch, out)?;
+                self.batch.clear();
             }
         }
         Ok(())
@@ -223,9 +253,15 @@ impl Decryptor {
                 }
             }
             State::Body { seipd, inner } => {
-                self.plain.clear();
-                seipd.push(b, &mut self.plain)?;
-                inner.push(&self.plain, out)?;
+                if self.batch.is_empty() && b.len() >= BATCH {
+                    decrypt_piece(seipd, inner, b, out)?;
+                } else {
+                    self.batch.extend_from_slice(b);
+                    if self.batch.len() >= BATCH {
+                        decrypt_piece(seipd, inner, &self.batch, out)?;
+                        self.batch.clear();
+                    }
+                }
             }
             State::Marker | State::Between | State::Done | State::Failed => {}
         }
@@ -233,6 +269,7 @@ impl Decryptor {
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.flush_batch(out)?;
         match std::mem::replace(&mut self.state, State::Between) {
             State::Esk { tag, body } => self.parse_esk(tag, body)?,
             State::Marker | State::Between => {}
@@ -243,9 +280,7 @@ impl Decryptor {
                 mut seipd,
                 mut inner,
             } => {
-                self.plain.clear();
-                seipd.finish(&mut self.plain)?;
-                inner.push(&self.plain, out)?;
+                seipd.finish(&mut |plain| inner.push(plain, out))?;
                 inner.finish(out)?;
                 self.state = State::Done;
             }
@@ -347,10 +382,10 @@ impl Decryptor {
         };
         let mut seipd = Box::new(Seipd1::new(algo, key)?);
         let inner = Box::new(Inner::new());
-        self.plain.clear();
-        seipd.push(prefix, &mut self.plain)?;
         // Never any plaintext yet: the prefix is dropped and 22 bytes are held back.
-        debug_assert!(self.plain.is_empty());
+        seipd.push(prefix, &mut |_| {
+            Err(Error::internal("plaintext released with the prefix"))
+        })?;
         self.state = State::Body { seipd, inner };
         Ok(())
     }

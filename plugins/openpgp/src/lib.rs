@@ -4,6 +4,12 @@
 //! Forward writes PKESK v3 / SKESK v4 + SEIPD v1 (MDC) with AES-256 and a binary literal
 //! data packet ([`encrypt`]). Inverse decrypts, in constant memory and from pushes of any
 //! size, what this plugin and gpg write, compressed or not ([`decrypt`]).
+//!
+//! Sequoia does the small, whole things: S2K, the session-key packets (SKESK / PKESK,
+//! writing and unwrapping), certificates and secret keys. The work that grows with the
+//! stream, AES in OpenPGP's CFB mode and the MDC's SHA-1, is lent by the host through
+//! `twgate_plugin_sdk::crypto` and runs natively ([`encrypt`], [`seipd`], [`cfb`]); the
+//! packet framing around it ([`packets`], [`inner`]) is this crate's own.
 //! The logic lives in plain-Rust modules, testable natively; the bottom of this file only
 //! adapts [`stream::Stream`] to the plugin SDK.
 

@@ -9,6 +9,9 @@
 //! **Invariant:** [`Framer::end_of_input`] fails unless the input stopped exactly at a
 //! packet boundary (or inside an indeterminate-length packet, which the end closes), so a
 //! truncated stream is never mistaken for a complete one.
+//!
+//! The writing side, [`PartialWriter`], streams one new-format packet out with partial
+//! body lengths; the encryptor frames its SEIPD and literal data packets with it.
 
 use crate::error::{Error, Result};
 
@@ -250,6 +253,92 @@ pub fn new_format_header(tag: u8, len: usize) -> Vec<u8> {
     h
 }
 
+/// Appends the shortest new-format (non-partial) encoding of body length `len`.
+pub fn push_length(len: usize, out: &mut Vec<u8>) {
+    match len {
+        0..=191 => out.push(len as u8),
+        192..=8383 => {
+            let l = len - 192;
+            out.extend_from_slice(&[(l >> 8) as u8 + 192, l as u8]);
+        }
+        _ => {
+            out.push(0xff);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+    }
+}
+
+/// The smallest partial body chunk [`PartialWriter`] writes: RFC 9580 §4.2.1.4 requires
+/// the first to be at least 512 bytes; every chunk is held to it, so at most 511 bytes
+/// wait in the writer.
+pub const MIN_PARTIAL: usize = 512;
+/// The largest partial body chunk the format allows (2^30).
+const MAX_PARTIAL: usize = 1 << 30;
+
+/// Writes one new-format packet whose body streams in, using partial body lengths
+/// (RFC 9580 §4.2.1.4): whenever at least [`MIN_PARTIAL`] bytes are waiting, they go out
+/// as chunks of the largest powers of two that fit, and [`PartialWriter::finish`] writes
+/// the rest (possibly nothing) under an ordinary length, which ends the packet.
+///
+/// **Invariant:** fewer than [`MIN_PARTIAL`] body bytes are ever held, so output keeps
+/// pace with input; the header is written with the first chunk.
+#[derive(Debug)]
+pub struct PartialWriter {
+    tag: u8,
+    header_written: bool,
+    held: Vec<u8>,
+}
+
+impl PartialWriter {
+    /// A packet with `tag`, nothing written yet.
+    pub fn new(tag: u8) -> PartialWriter {
+        PartialWriter {
+            tag,
+            header_written: false,
+            held: Vec::with_capacity(MIN_PARTIAL),
+        }
+    }
+
+    fn header(&mut self, out: &mut Vec<u8>) {
+        if !std::mem::replace(&mut self.header_written, true) {
+            out.push(0xc0 | self.tag);
+        }
+    }
+
+    /// Adds `data` to the body; appends every whole chunk that is ready to `out`.
+    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+        let mut waiting = self.held.len() + data.len();
+        if waiting < MIN_PARTIAL {
+            self.held.extend_from_slice(data);
+            return;
+        }
+        self.header(out);
+        out.reserve(waiting + 8);
+        while waiting >= MIN_PARTIAL {
+            let log2 = waiting.min(MAX_PARTIAL).ilog2();
+            let size = 1usize << log2;
+            out.push(224 + log2 as u8);
+            // `held` is shorter than any chunk, so the first chunk takes all of it.
+            let from_held = self.held.len();
+            out.extend_from_slice(&self.held);
+            self.held.clear();
+            out.extend_from_slice(&data[..size - from_held]);
+            data = &data[size - from_held..];
+            waiting -= size;
+        }
+        self.held.extend_from_slice(data);
+    }
+
+    /// Ends the packet: appends the header if none was written, the final length and the
+    /// bytes still held.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.header(out);
+        push_length(self.held.len(), out);
+        out.extend_from_slice(&self.held);
+        self.held.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +409,67 @@ mod tests {
         ];
         for step in [1, 2, 3, 7, 512, 100000] {
             assert_eq!(frame(&data, step).unwrap(), want, "step {step}");
+        }
+    }
+
+    /// What [`PartialWriter`] writes frames back into the same body, with every partial
+    /// chunk a power of two of at least 512 bytes and bounded holding.
+    #[test]
+    fn partial_writer_round_trips() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        for len in [
+            0, 1, 191, 192, 511, 512, 513, 8383, 8384, 65535, 65536, 65537, 300_000,
+        ] {
+            for step in [1, 100, 511, 512, 4096, 65537, 1 << 20] {
+                if step == 1 && len > 10_000 {
+                    continue;
+                }
+                let mut w = PartialWriter::new(11);
+                let mut out = Vec::new();
+                for piece in body[..len].chunks(step) {
+                    let before = out.len();
+                    w.push(piece, &mut out);
+                    assert!(w.held.len() < MIN_PARTIAL);
+                    assert!(out.len() - before <= piece.len() + MIN_PARTIAL + 64);
+                }
+                w.finish(&mut out);
+                let framed = frame(&out, 4097).unwrap();
+                assert_eq!(framed, vec![(11, body[..len].to_vec())], "{len} {step}");
+                // Check the chunk sizes directly.
+                let mut at = 1;
+                loop {
+                    let o = out[at];
+                    if (224..255).contains(&o) {
+                        assert!(1usize << (o & 0x1f) >= MIN_PARTIAL);
+                        at += 1 + (1usize << (o & 0x1f));
+                    } else {
+                        let (Length::Fixed(n), used) = new_length(&out[at..]).unwrap() else {
+                            panic!("bad final length");
+                        };
+                        assert_eq!(at + used + n as usize, out.len());
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn lengths_encode_shortest() {
+        for (len, want) in [
+            (0usize, vec![0u8]),
+            (191, vec![191]),
+            (192, vec![192, 0]),
+            (8383, vec![223, 255]),
+            (8384, vec![255, 0, 0, 0x20, 0xc0]),
+        ] {
+            let mut out = Vec::new();
+            push_length(len, &mut out);
+            assert_eq!(out, want, "{len}");
+            assert_eq!(
+                new_length(&out),
+                Some((Length::Fixed(len as u64), want.len()))
+            );
         }
     }
 

@@ -5,13 +5,17 @@
 //! The last 22 decrypted bytes are always held back until the end, where the MDC is
 //! checked; everything before them is hashed and passed on as it arrives.
 //!
+//! The bulk work is lent by the host (`twgate_plugin_sdk::crypto`): the CFB decryption
+//! through [`crate::cfb`], and the MDC's SHA-1 through the SDK's [`Hasher`]. This module
+//! owns the framing around them: prefix, quick check, holding back and checking the MDC.
+//!
 //! **Limit:** plaintext is necessarily released before the MDC can be checked (gpg does the
 //! same). A modified or truncated message still fails at `finish`, and the host checks the
 //! restored stream's sha256 at the end, so a damaged restore is never reported as good.
 
-use sequoia_openpgp::crypto::hash;
 use sequoia_openpgp::crypto::SessionKey;
-use sequoia_openpgp::types::{HashAlgorithm, SymmetricAlgorithm};
+use sequoia_openpgp::types::SymmetricAlgorithm;
+use twgate_plugin_sdk::crypto::{HashAlgorithm, Hasher};
 
 use crate::cfb::Cfb;
 use crate::error::{Error, Result};
@@ -65,10 +69,17 @@ pub fn quick_check(algo: SymmetricAlgorithm, key: &SessionKey, start: &[u8]) -> 
     plain[bs - 2..bs] == plain[bs..bs + 2] && plausible
 }
 
+/// Where [`Seipd1`] passes plaintext as it is released.
+pub type Release<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
+
+fn sha1_failed(e: twgate_plugin_sdk::crypto::CryptoError) -> Error {
+    Error::internal(format!("SHA-1 failed: {e}"))
+}
+
 /// Streaming decryption of one SEIPD v1 body (after its version octet).
 pub struct Seipd1 {
     cfb: Cfb,
-    mdc: hash::Context,
+    mdc: Hasher,
     /// Prefix bytes still to be hashed and dropped.
     prefix_left: usize,
     /// The last (up to) 22 plaintext bytes, possibly the MDC packet.
@@ -82,10 +93,8 @@ impl Seipd1 {
         let bs = algo
             .block_size()
             .map_err(|_| Error::corrupt(format!("the cipher {algo} is not supported")))?;
-        let mdc = HashAlgorithm::SHA1
-            .context()
-            .map_err(|e| Error::internal(format!("SHA-1 is unavailable: {e}")))?
-            .for_digest();
+        let mdc = Hasher::new(HashAlgorithm::Sha1)
+            .map_err(|e| Error::internal(format!("SHA-1 is unavailable: {e}")))?;
         Ok(Seipd1 {
             cfb: Cfb::new(algo, key)?,
             mdc,
@@ -95,51 +104,62 @@ impl Seipd1 {
         })
     }
 
-    /// Takes freshly decrypted bytes from `scratch`, appending releasable plaintext to `out`.
-    fn absorb(&mut self, out: &mut Vec<u8>) {
-        let mut plain = &self.scratch[..];
+    /// Takes freshly decrypted `plain`, passing each piece of releasable plaintext to
+    /// `release` (at most two pieces: what was held back, then the new bytes but the last
+    /// 22), hashing everything, the prefix included, in order.
+    fn absorb(&mut self, mut plain: &[u8], release: Release<'_>) -> Result<()> {
         if self.prefix_left > 0 {
             let n = self.prefix_left.min(plain.len());
-            self.mdc.update(&plain[..n]);
+            self.mdc.update(&plain[..n]).map_err(sha1_failed)?;
             self.prefix_left -= n;
             plain = &plain[n..];
         }
         if plain.len() >= MDC_LEN {
             // Release all that was held plus all but the last 22 new bytes.
             let cut = plain.len() - MDC_LEN;
-            self.mdc.update(&self.held);
-            out.extend_from_slice(&self.held);
-            self.mdc.update(&plain[..cut]);
-            out.extend_from_slice(&plain[..cut]);
+            for piece in [&self.held[..], &plain[..cut]] {
+                if !piece.is_empty() {
+                    self.mdc.update(piece).map_err(sha1_failed)?;
+                    release(piece)?;
+                }
+            }
             self.held.clear();
             self.held.extend_from_slice(&plain[cut..]);
         } else {
             self.held.extend_from_slice(plain);
             if self.held.len() > MDC_LEN {
                 let cut = self.held.len() - MDC_LEN;
-                self.mdc.update(&self.held[..cut]);
-                out.extend_from_slice(&self.held[..cut]);
+                self.mdc.update(&self.held[..cut]).map_err(sha1_failed)?;
+                release(&self.held[..cut])?;
                 self.held.drain(..cut);
             }
         }
-        self.scratch.clear();
-    }
-
-    /// Decrypts the next ciphertext bytes; appends the plaintext ready to `out`.
-    pub fn push(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        self.cfb.update(ciphertext, &mut scratch)?;
-        self.scratch = scratch;
-        self.absorb(out);
         Ok(())
     }
 
-    /// Ends the body: appends the last plaintext to `out`, then checks the MDC.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<()> {
+    /// Decrypts the next ciphertext bytes; passes the plaintext that is ready to `release`
+    /// (which sees it in place, without another copy).
+    pub fn push(&mut self, ciphertext: &[u8], release: Release<'_>) -> Result<()> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        self.cfb.finish(&mut scratch)?;
+        scratch.clear();
+        let result = self
+            .cfb
+            .update(ciphertext, &mut scratch)
+            .and_then(|()| self.absorb(&scratch, release));
         self.scratch = scratch;
-        self.absorb(out);
+        result
+    }
+
+    /// Ends the body: passes the last plaintext to `release`, then checks the MDC.
+    pub fn finish(&mut self, release: Release<'_>) -> Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let result = self
+            .cfb
+            .finish(&mut scratch)
+            .and_then(|()| self.absorb(&scratch, release));
+        self.scratch = scratch;
+        result?;
         if self.prefix_left > 0 || self.held.len() < MDC_LEN {
             return Err(Error::corrupt(
                 "the encrypted data is truncated (its modification detection code is missing)",
@@ -150,11 +170,8 @@ impl Seipd1 {
                 "the encrypted data does not end with a modification detection code (truncated or corrupt)",
             ));
         }
-        self.mdc.update(&self.held[..2]);
-        let mut digest = [0u8; 20];
-        self.mdc
-            .digest(&mut digest)
-            .map_err(|e| Error::internal(format!("SHA-1 failed: {e}")))?;
+        self.mdc.update(&self.held[..2]).map_err(sha1_failed)?;
+        let digest = self.mdc.finish();
         if digest[..] != self.held[2..] {
             return Err(Error::corrupt(
                 "the modification detection code does not match: the message was modified or corrupted",

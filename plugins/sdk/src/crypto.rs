@@ -106,7 +106,9 @@ impl Cfb {
         imp::Cfb::new(cipher, key, iv, encrypt).map(Cfb)
     }
 
-    /// Encrypts or decrypts the next bytes, of any length, appending them to `out`.
+    /// Encrypts or decrypts the next bytes, of any length, appending them to `out`. Pass an
+    /// empty `out` where you can: in the component, the host's result then becomes `out`
+    /// without being copied.
     pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
         for piece in data.chunks(MAX_CALL_BYTES) {
             self.0.update(piece, out)?;
@@ -198,7 +200,13 @@ mod imp {
                 .map_err(from_wit)
         }
         pub fn update(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
-            out.extend_from_slice(&self.0.update(data).map_err(from_wit)?);
+            let result = self.0.update(data).map_err(from_wit)?;
+            if out.is_empty() {
+                // The usual case: take the host's result as it is, without another copy.
+                *out = result;
+            } else {
+                out.extend_from_slice(&result);
+            }
             Ok(())
         }
     }

@@ -184,6 +184,104 @@ fn gpg_decrypts_our_passphrase_messages() {
     assert!(std::fs::read(&output).unwrap() == plain);
 }
 
+/// gpg reads our SEIPD v1 writer at every framing boundary (the 512-byte minimum first
+/// partial chunk, powers of two, the final ordinary length) and a multi-MiB message,
+/// pushed a byte or a few hundred bytes at a time and in big pieces.
+#[test]
+fn gpg_decrypts_our_messages_at_every_size_and_push_size() {
+    let Some(home) = Home::new() else { return };
+    let pwfile = home.write("pw", PW.as_bytes());
+    let sizes = [0usize, 1, 511, 512, 513, 65535, 65536, 65537, (5 << 20) + 3];
+    for (i, len) in sizes.into_iter().enumerate() {
+        let plain = data(len, 61 + i as u64);
+        for step in [1, 333, 4 << 20] {
+            if step == 1 && len > 70_000 {
+                continue;
+            }
+            let ct = encrypt(&vec![], &vec![p("passphrase", PW)], &plain, step);
+            let input = home.write("msg.pgp", &ct);
+            let output = home.path("msg.out");
+            let _ = std::fs::remove_file(&output);
+            home.gpg(&[
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase-file",
+                path_str(&pwfile),
+                "-d",
+                "-o",
+                path_str(&output),
+                path_str(&input),
+            ]);
+            assert!(
+                std::fs::read(&output).unwrap() == plain,
+                "length {len} step {step}"
+            );
+            // And our own decryptor, pushed in other pieces.
+            let back = decrypt(&vec![p("passphrase", PW)], &ct, 4097).unwrap();
+            assert!(back == plain, "length {len} step {step}");
+        }
+    }
+    // The structure gpg sees for a message long enough for partial lengths.
+    let ct = encrypt(&vec![], &vec![p("passphrase", PW)], &data(100_000, 3), 5000);
+    let listing = home.list_packets(&home.write("msg.pgp", &ct));
+    assert!(
+        listing.contains("symkey enc packet: version 4, cipher 9"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("encrypted data packet:\n\tlength: unknown\n\tmdc_method: 2"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("literal data packet:\n\tmode b (62), created 0, name=\"\",\n\traw data: unknown length"),
+        "{listing}"
+    );
+    assert!(!listing.contains("compressed packet"), "{listing}");
+}
+
+/// gpg refuses our message truncated or with a flipped byte, as we do.
+#[test]
+fn gpg_refuses_our_damaged_messages() {
+    let Some(home) = Home::new() else { return };
+    let pwfile = home.write("pw", PW.as_bytes());
+    let plain = data(200_000, 71);
+    let ct = encrypt(&vec![], &vec![p("passphrase", PW)], &plain, 65536);
+    let mut flipped = ct.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    for (what, bad) in [
+        ("truncated", &ct[..ct.len() - 10]),
+        ("flipped", &flipped[..]),
+    ] {
+        let input = home.write("bad.pgp", bad);
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", &home.0)
+            .args([
+                "--batch",
+                "--no-tty",
+                "--quiet",
+                "--pinentry-mode",
+                "loopback",
+            ])
+            .args([
+                "--passphrase-file",
+                path_str(&pwfile),
+                "-d",
+                "-o",
+                "/dev/null",
+            ])
+            .arg(&input)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "gpg accepted the {what} message");
+        assert!(
+            decrypt(&vec![p("passphrase", PW)], bad, 4096).is_err(),
+            "{what}"
+        );
+    }
+}
+
 #[test]
 fn gpg_decrypts_our_cert_messages() {
     let Some(home) = Home::new() else { return };
@@ -198,14 +296,24 @@ fn gpg_decrypts_our_cert_messages() {
     }
 }
 
-/// gpg --symmetric output, with its default (ZIP), no and ZLIB compression.
+/// gpg --symmetric output, AES-128 and AES-256 (both on the host's CFB), with its default
+/// (ZIP), no and ZLIB compression; also CAST5, which takes the software fallback.
 #[test]
 fn we_decrypt_gpg_symmetric_messages() {
     let Some(home) = Home::new() else { return };
     let plain = data(3_000_000, 41);
     let file = home.write("plain", &plain);
     let pwfile = home.write("pw", PW.as_bytes());
-    for compress in [None, Some("none"), Some("zlib"), Some("zip")] {
+    let cases = [
+        ("AES256", None),
+        ("AES256", Some("none")),
+        ("AES256", Some("zlib")),
+        ("AES256", Some("zip")),
+        ("AES128", None),
+        ("AES128", Some("none")),
+        ("CAST5", Some("none")),
+    ];
+    for (cipher, compress) in cases {
         let output = home.path("sym.gpg");
         let _ = std::fs::remove_file(&output);
         let mut args = vec![
@@ -214,7 +322,7 @@ fn we_decrypt_gpg_symmetric_messages() {
             "--passphrase-file",
             path_str(&pwfile),
         ];
-        args.extend(["--symmetric", "--cipher-algo", "AES256"]);
+        args.extend(["--symmetric", "--cipher-algo", cipher]);
         if let Some(c) = compress {
             args.extend(["--compress-algo", c]);
         }
@@ -223,13 +331,78 @@ fn we_decrypt_gpg_symmetric_messages() {
         let ct = std::fs::read(&output).unwrap();
         for step in [1 << 20, 7777] {
             let back = decrypt(&vec![p("passphrase", PW)], &ct, step).unwrap();
-            assert!(back == plain, "compress {compress:?} step {step}");
+            assert!(back == plain, "{cipher} compress {compress:?} step {step}");
         }
         let r = decrypt(&vec![p("passphrase", "wrong")], &ct, 65536);
         assert!(matches!(r, Err(Error::WrongKey(_))), "{r:?}");
         let r = decrypt(&vec![p("passphrase", PW)], &ct[..ct.len() - 100], 65536);
         assert!(matches!(r, Err(Error::Corrupt(_))), "{r:?}");
+        // One flipped byte in the middle: every push passes, `finish` fails on the MDC
+        // (or, compressed, possibly earlier, on the garbled deflate stream).
+        let mut bad = ct.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x04;
+        let mut d = Stream::open(Direction::Inverse, &[], &[p("passphrase", PW)]).unwrap();
+        let mut r = Ok(Vec::new());
+        for piece in bad.chunks(65536) {
+            r = d.push(piece);
+            if r.is_err() {
+                break;
+            }
+        }
+        if r.is_ok() {
+            r = d.finish();
+        }
+        match r {
+            Err(Error::Corrupt(m)) => assert!(
+                compress != Some("none") || m.contains("modification detection code"),
+                "{cipher} {compress:?}: {m}"
+            ),
+            other => panic!("{cipher} {compress:?}: {:?}", other.map(|v| v.len())),
+        }
     }
+    // From a pipe gpg writes 8 KiB partial body chunks, which the decryptor gathers into
+    // bigger batches for the host; pushed in pieces that split chunks and headers.
+    let output = home.path("pipe.gpg");
+    let mut child = Command::new("gpg")
+        .env("GNUPGHOME", &home.0)
+        .args([
+            "--batch",
+            "--no-tty",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+        ])
+        .args(["--passphrase-file", path_str(&pwfile), "--symmetric"])
+        .args(["--cipher-algo", "AES256", "--compress-algo", "none", "-o"])
+        .arg(&output)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&plain).unwrap();
+    }
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let ct = std::fs::read(&output).unwrap();
+    // The SKESK is 15 bytes; then the SEIPD's header and its first (partial) length.
+    assert_eq!(
+        (ct[15], ct[16] & 0xe0),
+        (0xd2, 0xe0),
+        "gpg wrote partial body lengths from a pipe"
+    );
+    for step in [1 << 20, 100_000, 8193, 1000] {
+        let back = decrypt(&vec![p("passphrase", PW)], &ct, step).unwrap();
+        assert!(back == plain, "piped, step {step}");
+    }
+
     // A small message pushed a byte at a time.
     let small = home.write("small", b"a small secret\n");
     let output = home.path("small.gpg");

@@ -401,3 +401,136 @@ fn sequoia_compressed_messages_decrypt() {
         assert!(back == plain, "{algo:?} {cipher:?}");
     }
 }
+
+/// Offsets in `msg` of every byte of the SEIPD packet's body (headers excluded).
+fn seipd_body_offsets(msg: &[u8]) -> Vec<usize> {
+    let mut f = Framer::new("test");
+    let mut input = msg;
+    let mut in_seipd = false;
+    let mut offsets = Vec::new();
+    while let Some(ev) = f.next(&mut input).unwrap() {
+        match ev {
+            Event::Start(t) => in_seipd = t == tag::SEIPD,
+            Event::Body(b) if in_seipd => {
+                let at = b.as_ptr() as usize - msg.as_ptr() as usize;
+                offsets.extend(at..at + b.len());
+            }
+            _ => {}
+        }
+    }
+    offsets
+}
+
+/// Sequoia's own parser reads what the hand-written SEIPD writer produces: the packet
+/// structure, the literal packet's fields, the data, and a valid MDC.
+#[test]
+#[allow(deprecated)] // `Packet::MDC`: sequoia still parses SEIPD v1's MDC packet.
+fn sequoia_reads_what_we_write() {
+    use sequoia_openpgp::crypto::Password;
+    use sequoia_openpgp::packet::Packet;
+    use sequoia_openpgp::packet::Tag;
+    use sequoia_openpgp::parse::{PacketParser, PacketParserResult, Parse};
+    use sequoia_openpgp::types::DataFormat;
+    let big = data(300_000, 17);
+    for (len, step) in [
+        (0, 1),
+        (1, 1),
+        (511, 1),
+        (512, 100),
+        (513, 513),
+        (65535, 4096),
+        (65536, 65536),
+        (65537, 1 << 20),
+        (300_000, 999),
+    ] {
+        let plain = &big[..len];
+        let ct = encrypt(&vec![], &vec![p("passphrase", PW)], plain, step);
+        let mut ppr = PacketParser::from_bytes(&ct).unwrap();
+        let mut key = None;
+        let mut tags = Vec::new();
+        let mut body = None;
+        let mut mdc_valid = None;
+        while let PacketParserResult::Some(mut pp) = ppr {
+            tags.push(pp.packet.tag());
+            match &pp.packet {
+                Packet::SKESK(s) => key = Some(s.decrypt(&Password::from(PW)).unwrap()),
+                Packet::SEIP(_) => {
+                    let (algo, k) = key.take().unwrap();
+                    pp.decrypt(algo, &k).unwrap();
+                }
+                Packet::Literal(l) => {
+                    assert_eq!(l.format(), DataFormat::Binary);
+                    assert_eq!(l.filename(), None);
+                    assert_eq!(l.date(), None);
+                    body = Some(pp.buffer_unread_content().unwrap().to_vec());
+                }
+                Packet::MDC(m) => mdc_valid = Some(m.valid()),
+                _ => {}
+            }
+            ppr = pp.recurse().unwrap().1;
+        }
+        assert_eq!(
+            tags,
+            vec![Tag::SKESK, Tag::SEIP, Tag::Literal, Tag::MDC],
+            "len {len}"
+        );
+        assert!(body.unwrap() == plain, "len {len} step {step}");
+        assert_eq!(mdc_valid, Some(true), "len {len}");
+    }
+}
+
+/// Encryption streams: each push returns about what it was given (at most 511 bytes wait
+/// in each of the two packet framings), so memory stays bounded.
+#[test]
+fn encryption_streams() {
+    let plain = data(3_000_000, 13);
+    for step in [1, 100, 4096, 65537, 1 << 20] {
+        let mut s = Stream::open(Direction::Forward, &[], &[p("passphrase", PW)]).unwrap();
+        let (mut fed, mut got) = (0usize, 0usize);
+        for piece in plain.chunks(step).take(20_000) {
+            let out = s.push(piece).unwrap();
+            fed += piece.len();
+            got += out.len();
+            // The first push carries the SKESK (under 100 bytes).
+            assert!(out.len() <= piece.len() + 2 * 512 + 128, "step {step}");
+            assert!(
+                got + 2 * 512 + 64 >= fed,
+                "step {step}: {got} out for {fed} in"
+            );
+        }
+        let tail = s.finish().unwrap();
+        assert!(tail.len() < 2 * 512 + 64, "step {step}: {}", tail.len());
+    }
+}
+
+/// A flipped byte anywhere in the encrypted data is found by the MDC when the message
+/// ends, and never passes.
+#[test]
+fn tampering_one_byte_fails_at_finish() {
+    let s = vec![p("passphrase", PW)];
+    let plain = data(1_000_000, 19);
+    let ct = encrypt(&vec![], &s, &plain, 1 << 20);
+    let body = seipd_body_offsets(&ct);
+    let n = body.len();
+    // The data region, the MDC's digest, and the MDC's header (22 and 21 from the end).
+    for (i, at) in [n / 4, n / 2, 3 * n / 4, n - 1, n - 10, n - 22, n - 21]
+        .into_iter()
+        .enumerate()
+    {
+        let mut bad = ct.clone();
+        bad[body[at]] ^= 0x01 << (i % 8);
+        let mut d = Stream::open(Direction::Inverse, &[], &s).unwrap();
+        // Everything before the packet's end passes; the check comes with the end (the
+        // push that carries it, or `finish`).
+        let (most, last) = bad.split_at(bad.len() - 1);
+        for piece in most.chunks(65536) {
+            d.push(piece).unwrap();
+        }
+        match d.push(last).and_then(|_| d.finish()) {
+            Err(Error::Corrupt(m)) => {
+                assert!(m.contains("modification detection code"), "{at}: {m}")
+            }
+            other => panic!("flip at body byte {at}: {:?}", other.map(|v| v.len())),
+        }
+    }
+}
