@@ -49,7 +49,10 @@ pub fn run(
     rx: &mut mpsc::Receiver<Msg>,
     tx: &mpsc::Sender<Msg>,
 ) -> (Stage, Result<(), PipelineError>) {
-    assert!(!stages.is_empty(), "a frames step needs at least one instance");
+    assert!(
+        !stages.is_empty(),
+        "a frames step needs at least one instance"
+    );
     let (cut, out_depth) = match stages[0].direction() {
         Direction::Forward => (Cut::Every(FRAME_BLOCK), DEPTH),
         Direction::Inverse => (Cut::Frames(FrameScanner::default()), INVERSE_OUT_DEPTH),
@@ -116,7 +119,9 @@ fn dispatch(
                             (take, filled + take == *size)
                         }
                         Cut::Frames(scanner) => {
-                            match scanner.next_boundary(&chunk, MIN_INVERSE_BLOCK.saturating_sub(filled)) {
+                            match scanner
+                                .next_boundary(&chunk, MIN_INVERSE_BLOCK.saturating_sub(filled))
+                            {
                                 Some(at) => (at, true),
                                 None => (chunk.len(), false),
                             }

@@ -17,7 +17,7 @@
 //! of the other parts are dropped.
 
 use crate::runtime::{Stage, StageError};
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use futures::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -33,7 +33,7 @@ const CHANNEL_DEPTH: usize = 4;
 pub const FRAME_BLOCK: usize = 8 << 20;
 
 /// Opens `spec` as one step: on several instances when the plugin's frames are
-/// independent (the built-in zstd) and there are several cores, else on one.
+/// independent (the built-in zstd) and [`frame_instances`] says so, else on one.
 pub fn open_step(
     runtime: &crate::runtime::Runtime,
     spec: &crate::plan::StageSpec,
@@ -41,7 +41,7 @@ pub fn open_step(
 ) -> Result<Step, crate::runtime::StageError> {
     let open = || runtime.open(&spec.plugin, direction, &spec.params, &spec.secrets);
     let instances = match crate::builtin::writes_independent_frames(&spec.plugin) {
-        true => frame_instances(),
+        true => frame_instances(direction),
         false => 1,
     };
     Ok(if instances > 1 {
@@ -51,17 +51,25 @@ pub fn open_step(
     })
 }
 
-/// How many instances a [`Step::Frames`] step uses: `TWGATE_ZSTD_THREADS` if set (1 turns
-/// parallel frames off), else one per core, at most 4 (each costs about two blocks of
-/// memory).
-pub fn frame_instances() -> usize {
+/// How many instances a zstd step uses. `TWGATE_ZSTD_THREADS` decides if set (1 turns
+/// parallel frames off). Otherwise, compression runs on one instance per core beyond two,
+/// at most 4, and only from 4 cores up: the rest of a pipeline (reading, two sha256
+/// threads, encryption, writing) already keeps two cores busy, and on 2 cores parallel
+/// frames measured no faster while costing about two blocks of memory per instance.
+/// Decompression stays on one instance unless asked (it is cheaper than compression, and
+/// its blocks cost more memory).
+pub fn frame_instances(direction: crate::runtime::Direction) -> usize {
     if let Some(n) = std::env::var("TWGATE_ZSTD_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
     {
         return n.clamp(1, 16);
     }
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match direction {
+        crate::runtime::Direction::Forward if cores >= 4 => (cores - 2).min(4),
+        _ => 1,
+    }
 }
 
 /// One step of a pipeline.
@@ -229,15 +237,14 @@ pub async fn run<S: Sink + Send>(
         let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
         match source {
             Source::Reader(mut reader) => loop {
-                let mut buf = vec![0u8; CHUNK_SIZE];
+                let mut buf = bytes::BytesMut::with_capacity(CHUNK_SIZE);
                 let n = read_full(&mut reader, &mut buf)
                     .await
                     .map_err(|e| PipelineError::Source(e.into()))?;
                 if n == 0 {
                     break;
                 }
-                buf.truncate(n);
-                let chunk = Bytes::from(buf);
+                let chunk = buf.freeze();
                 hasher.update(chunk.clone()).await;
                 counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
                 send(chunk).await.map_err(|_| PipelineError::Cancelled)?;
@@ -355,18 +362,18 @@ pub(crate) fn run_stage(
         .map_err(|_| PipelineError::Cancelled)
 }
 
-/// Reads until `buf` is full or the input ends, so chunks have a steady size.
+/// Reads until `buf` holds `CHUNK_SIZE` bytes or the input ends, so chunks have a steady
+/// size (and are never zeroed first).
 async fn read_full(
     reader: &mut (dyn AsyncRead + Send + Unpin + '_),
-    buf: &mut [u8],
+    buf: &mut bytes::BytesMut,
 ) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = reader.read(&mut buf[filled..]).await?;
-        if n == 0 {
+    while buf.len() < CHUNK_SIZE {
+        let room = CHUNK_SIZE - buf.len();
+        let mut limited = (&mut *buf).limit(room);
+        if reader.read_buf(&mut limited).await? == 0 {
             break;
         }
-        filled += n;
     }
-    Ok(filled)
+    Ok(buf.len())
 }

@@ -408,21 +408,33 @@ fn openpgp_certificate_both_ways() {
     assert!(decoded == data, "gpg -e -r");
 }
 
-/// A push compresses 8 MiB blocks in parallel, one zstd frame each: the stored object is one
-/// standard zstd stream of several frames, in order, which stock `zstd -d` and `pull` read.
+/// With parallel frames on (`TWGATE_ZSTD_THREADS=2`), a push compresses 8 MiB blocks on
+/// two instances, one zstd frame each: the stored object is one standard zstd stream of
+/// several frames, in order, which stock `zstd -d` reads, and a pull cut at frame
+/// boundaries (also on two instances) or on one instance gives the input back.
 #[test]
 fn parallel_zstd_frames_are_one_standard_stream() {
     let env = TestEnv::new();
+    let threads = |n: &str| {
+        let mut cmd = env.cmd();
+        cmd.env("TWGATE_ZSTD_THREADS", n);
+        cmd
+    };
     // 30 MiB: three full blocks and a partial one.
     let data = sample(30 << 20, 31);
-    let id = env.push("db", &data, &[]);
+    let out = run_with(threads("2").args(["push", "db"]), &data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let stored = env.data_file("db", &id);
     let decoded = tool("zstd", &["-d", "-c", stored.to_str().unwrap()], b"");
     assert!(
         decoded == data,
         "stock zstd -d must give back the input, in order"
     );
-    assert!(env.ok(&["pull", "db"], b"") == data);
     let listing = String::from_utf8(tool("zstd", &["-l", stored.to_str().unwrap()], b"")).unwrap();
     let frames: usize = listing
         .lines()
@@ -430,13 +442,29 @@ fn parallel_zstd_frames_are_one_standard_stream() {
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected `zstd -l` output: {listing}"));
-    // One core: no parallel step, so one frame.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(frames, if cores > 1 { 4 } else { 1 }, "{listing}");
+    assert_eq!(frames, 4, "{listing}");
+    for n in ["1", "2", "3"] {
+        let out = run_with(threads(n).args(["pull", "db"]), b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout == data, "pull on {n} instances");
+    }
 
-    // An empty input is still a valid (empty) zstd stream.
-    let id = env.push("empty", b"", &[]);
+    // An empty input is still a valid (empty) zstd stream, both ways.
+    let out = run_with(threads("2").args(["push", "empty"]), b"");
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let stored = env.data_file("empty", &id);
     assert!(tool("zstd", &["-d", "-c", stored.to_str().unwrap()], b"").is_empty());
-    assert!(env.ok(&["pull", "empty"], b"").is_empty());
+    let out = run_with(threads("2").args(["pull", "empty"]), b"");
+    assert!(out.status.success() && out.stdout.is_empty());
+
+    // A stream written on one instance is one frame; pulling it on two still works.
+    let out = run_with(threads("1").args(["push", "one"]), &data[..(12 << 20)]);
+    assert!(out.status.success());
+    let out = run_with(threads("2").args(["pull", "one"]), b"");
+    assert!(out.status.success() && out.stdout == data[..(12 << 20)]);
 }
