@@ -160,7 +160,7 @@ run_s3_set "dense text into and out of S3" "$work/dense.txt"
 # with the compile cache warm (the cost paid once per WAL segment by `wal push`).
 long_gb=${BENCH_LONG_GB:-10}
 long_bytes=$((long_gb * 1000 * 1000 * 1000))
-repeat_dense() { while :; do cat "$work/dense.txt"; done | head -c "$long_bytes"; }
+repeat_dense() { while cat "$work/dense.txt"; do :; done | head -c "$long_bytes"; }
 export -f repeat_dense
 export work long_bytes
 rm -rf "$TWGATE_STORE"
