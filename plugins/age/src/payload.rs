@@ -38,6 +38,33 @@ fn chunk_nonce(counter: u128, last: bool) -> [u8; 12] {
     nonce
 }
 
+/// Calls `each` on every `unit`-sized piece of `pending` followed by `data` that is known
+/// not to be the last one (more bytes follow it), and keeps the rest, at most one unit, in
+/// `pending`. Data is used in place when possible.
+fn whole_units(
+    pending: &mut Vec<u8>,
+    unit: usize,
+    mut data: &[u8],
+    mut each: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if !pending.is_empty() {
+        let take = (unit - pending.len()).min(data.len());
+        pending.extend_from_slice(&data[..take]);
+        data = &data[take..];
+        if data.is_empty() {
+            return Ok(());
+        }
+        each(pending)?;
+        pending.clear();
+    }
+    while data.len() > unit {
+        each(&data[..unit])?;
+        data = &data[unit..];
+    }
+    pending.extend_from_slice(data);
+    Ok(())
+}
+
 /// Largest chunk counter (2^88 - 1): far beyond any real stream, but checked.
 const MAX_COUNTER: u128 = (1 << 88) - 1;
 
@@ -75,26 +102,13 @@ impl Sealer {
     }
 
     /// Seals every chunk known not to be the last; appends the ciphertext to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        // A full chunk is sealed only once more data follows it: it might be the last.
-        if !self.pending.is_empty() {
-            let take = (CHUNK - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if data.is_empty() {
-                return Ok(());
-            }
-            let pending = std::mem::take(&mut self.pending);
-            self.seal(&pending, false, out)?;
-            self.pending = pending;
-            self.pending.clear();
-        }
-        while data.len() > CHUNK {
-            self.seal(&data[..CHUNK], false, out)?;
-            data = &data[CHUNK..];
-        }
-        self.pending.extend_from_slice(data);
-        Ok(())
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = whole_units(&mut pending, CHUNK, data, |plain| {
+            self.seal(plain, false, out)
+        });
+        self.pending = pending;
+        result
     }
 
     /// Seals the last chunk (possibly empty, if the whole payload is).
@@ -158,26 +172,13 @@ impl Opener {
     }
 
     /// Opens every chunk known not to be the last; appends the plaintext to `out`.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        const FULL: usize = CHUNK + TAG;
-        if !self.pending.is_empty() {
-            let take = (FULL - self.pending.len()).min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if data.is_empty() {
-                return Ok(());
-            }
-            let pending = std::mem::take(&mut self.pending);
-            self.open(&pending, false, out)?;
-            self.pending = pending;
-            self.pending.clear();
-        }
-        while data.len() > FULL {
-            self.open(&data[..FULL], false, out)?;
-            data = &data[FULL..];
-        }
-        self.pending.extend_from_slice(data);
-        Ok(())
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let result = whole_units(&mut pending, CHUNK + TAG, data, |sealed| {
+            self.open(sealed, false, out)
+        });
+        self.pending = pending;
+        result
     }
 
     /// Opens the last chunk, which must end the input.
