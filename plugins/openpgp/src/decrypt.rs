@@ -317,7 +317,7 @@ impl Decryptor {
         let mut candidates = Vec::new();
         if let Some(password) = &self.passphrase {
             for skesk in &self.skesks {
-                if let Ok((Some(algo), key)) = skesk.decrypt(password) {
+                if let Ok((Some(algo), key)) = crate::s2k::decrypt_skesk(skesk, password) {
                     candidates.push((algo, key));
                 }
             }

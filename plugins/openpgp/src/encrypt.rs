@@ -4,7 +4,8 @@
 //! iterated+salted S2K) `SEIPD v1` (AES-256, with MDC) holding one binary literal data
 //! packet; no compression packet (twgate compresses in its own stage).
 //!
-//! Sequoia writes the session-key packets (small and whole: key wrapping, S2K). The SEIPD
+//! Sequoia writes the session-key packets (small and whole: key wrapping); the SKESK's
+//! S2K hashing and ESK encryption run on the host ([`crate::s2k`]). The SEIPD
 //! v1 packet is written here, streaming, with the bulk work lent by the host
 //! (`twgate_plugin_sdk::crypto`): AES-256 in OpenPGP's CFB mode and the SHA-1 of the MDC.
 //! Its body (RFC 9580 §5.13.1) is the version octet `1` followed by the CFB encryption,
@@ -20,9 +21,8 @@
 //! sequoia does, so no length is needed in advance and at most 511 bytes wait in each:
 //! every push returns about as much ciphertext as it was given plaintext.
 
-use sequoia_openpgp::crypto::{Password, SessionKey};
+use sequoia_openpgp::crypto::{Password, SessionKey, S2K};
 use sequoia_openpgp::packet::pkesk::PKESK3;
-use sequoia_openpgp::packet::skesk::SKESK4;
 use sequoia_openpgp::packet::Packet;
 use sequoia_openpgp::serialize::Serialize;
 use sequoia_openpgp::types::SymmetricAlgorithm;
@@ -81,9 +81,10 @@ impl Encryptor {
                 .map_err(internal)?;
         }
         if let Some(password) = passphrase {
-            let skesk =
-                SKESK4::with_password(CIPHER, CIPHER, Default::default(), &session_key, password)
-                    .map_err(internal)?;
+            // What `SKESK4::with_password(CIPHER, CIPHER, S2K::default(), ..)` writes
+            // (iterated+salted SHA-256 over the largest count, random salt), with the S2K's
+            // hashing on the host.
+            let skesk = crate::s2k::skesk4(CIPHER, S2K::default(), &session_key, password)?;
             Packet::SKESK(skesk.into())
                 .serialize(&mut head)
                 .map_err(internal)?;

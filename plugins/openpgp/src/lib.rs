@@ -5,10 +5,11 @@
 //! data packet ([`encrypt`]). Inverse decrypts, in constant memory and from pushes of any
 //! size, what this plugin and gpg write, compressed or not ([`decrypt`]).
 //!
-//! Sequoia does the small, whole things: S2K, the session-key packets (SKESK / PKESK,
+//! Sequoia does the small, whole things: the session-key packets (SKESK / PKESK,
 //! writing and unwrapping), certificates and secret keys. The work that grows with the
 //! stream, AES in OpenPGP's CFB mode and the MDC's SHA-1, is lent by the host through
-//! `twgate_plugin_sdk::crypto` and runs natively ([`encrypt`], [`seipd`], [`cfb`]); the
+//! `twgate_plugin_sdk::crypto` and runs natively ([`encrypt`], [`seipd`], [`cfb`]), and so
+//! is the fixed cost per passphrase stream, the iterated S2K's hashing ([`s2k`]); the
 //! packet framing around it ([`packets`], [`inner`]) is this crate's own.
 //! The logic lives in plain-Rust modules, testable natively; the bottom of this file only
 //! adapts [`stream::Stream`] to the plugin SDK.
@@ -21,6 +22,7 @@ pub mod inflate;
 pub mod inner;
 pub mod keys;
 pub mod packets;
+pub mod s2k;
 pub mod seipd;
 pub mod stream;
 

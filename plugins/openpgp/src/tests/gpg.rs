@@ -491,3 +491,67 @@ fn we_decrypt_gpg_public_key_messages() {
         assert!(matches!(r, Err(Error::WrongKey(_))), "{r:?}");
     }
 }
+
+/// gpg --symmetric with each S2K digest the host hashes (SHA-1, SHA-256, SHA-512) and
+/// one it does not (SHA-224, sequoia's fallback), iterated+salted at gpg's calibrated
+/// count and at a given one, and salted / simple: the key derived on the host opens them.
+#[test]
+fn we_decrypt_gpg_messages_with_every_s2k_digest() {
+    let Some(home) = Home::new() else { return };
+    let plain = data(100_000, 43);
+    let file = home.write("plain", &plain);
+    let pwfile = home.write("pw", PW.as_bytes());
+    for digest in ["SHA1", "SHA256", "SHA512", "SHA224"] {
+        for mode in [
+            None,
+            Some(("3", Some("1000000"))),
+            Some(("1", None)),
+            Some(("0", None)),
+        ] {
+            let output = home.path("s2k.gpg");
+            let _ = std::fs::remove_file(&output);
+            let mut args = vec![
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase-file",
+                path_str(&pwfile),
+                "--symmetric",
+                "--cipher-algo",
+                "AES256",
+                "--compress-algo",
+                "none",
+                "--s2k-digest-algo",
+                digest,
+            ];
+            if let Some((m, count)) = mode {
+                args.extend(["--s2k-mode", m]);
+                if let Some(c) = count {
+                    args.extend(["--s2k-count", c]);
+                }
+            }
+            args.extend(["-o", path_str(&output), path_str(&file)]);
+            home.gpg(&args);
+            let ct = std::fs::read(&output).unwrap();
+            let packets = home.list_packets(&output);
+            assert!(
+                packets.contains(&format!(
+                    "hash {}",
+                    match digest {
+                        "SHA1" => 2,
+                        "SHA256" => 8,
+                        "SHA512" => 10,
+                        _ => 11,
+                    }
+                )),
+                "{digest} {mode:?}: {packets}"
+            );
+            let back = decrypt(&vec![p("passphrase", PW)], &ct, 7777).unwrap();
+            assert!(back == plain, "{digest} {mode:?}");
+            let r = decrypt(&vec![p("passphrase", "wrong")], &ct, 65536);
+            assert!(
+                matches!(r, Err(Error::WrongKey(_))),
+                "{digest} {mode:?}: {r:?}"
+            );
+        }
+    }
+}
