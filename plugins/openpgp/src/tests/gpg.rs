@@ -41,11 +41,23 @@ impl Home {
         path
     }
 
+    /// gpg in this home, batch and quiet, with loopback pinentry (for passphrases).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("gpg");
+        cmd.env("GNUPGHOME", &self.0).args([
+            "--batch",
+            "--no-tty",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+        ]);
+        cmd
+    }
+
     /// Runs gpg in this home with `args`; panics with its stderr if it fails.
     fn gpg(&self, args: &[&str]) -> Output {
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", &self.0)
-            .args(["--batch", "--no-tty", "--quiet"])
+        let out = self
+            .command()
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -118,15 +130,8 @@ fn gpg_decrypts_our_passphrase_messages() {
         let input = home.write("msg.pgp", &ct);
         let output = home.path(&format!("out{i}"));
         // --passphrase-fd 0 reads the first line of stdin.
-        let mut child = Command::new("gpg")
-            .env("GNUPGHOME", &home.0)
-            .args([
-                "--batch",
-                "--no-tty",
-                "--quiet",
-                "--pinentry-mode",
-                "loopback",
-            ])
+        let mut child = home
+            .command()
             .args(["--passphrase-fd", "0", "--decrypt", "-o", path_str(&output)])
             .arg(&input)
             .stdin(Stdio::piped())
@@ -254,15 +259,8 @@ fn gpg_refuses_our_damaged_messages() {
         ("flipped", &flipped[..]),
     ] {
         let input = home.write("bad.pgp", bad);
-        let out = Command::new("gpg")
-            .env("GNUPGHOME", &home.0)
-            .args([
-                "--batch",
-                "--no-tty",
-                "--quiet",
-                "--pinentry-mode",
-                "loopback",
-            ])
+        let out = home
+            .command()
             .args([
                 "--passphrase-file",
                 path_str(&pwfile),
@@ -364,15 +362,8 @@ fn we_decrypt_gpg_symmetric_messages() {
     // From a pipe gpg writes 8 KiB partial body chunks, which the decryptor gathers into
     // bigger batches for the host; pushed in pieces that split chunks and headers.
     let output = home.path("pipe.gpg");
-    let mut child = Command::new("gpg")
-        .env("GNUPGHOME", &home.0)
-        .args([
-            "--batch",
-            "--no-tty",
-            "--quiet",
-            "--pinentry-mode",
-            "loopback",
-        ])
+    let mut child = home
+        .command()
         .args(["--passphrase-file", path_str(&pwfile), "--symmetric"])
         .args(["--cipher-algo", "AES256", "--compress-algo", "none", "-o"])
         .arg(&output)
