@@ -13,7 +13,8 @@
 use super::bindings::crypto::{Aead, Cfb, Hasher, Host, HostAead, HostCfb, HostHasher};
 use super::bindings::crypto::{AeadAlgorithm, BlockCipher, CryptoError, HashAlgorithm};
 use super::StageState;
-use aes::cipher::KeyIvInit;
+use super::cfb::CfbDecryptor;
+use aes::cipher::{consts::U16, BlockEncrypt, BlockSizeUser, InvalidLength, KeyInit, KeyIvInit};
 use std::collections::HashMap;
 use wasmtime::component::Resource;
 
@@ -32,9 +33,9 @@ pub enum CfbStream {
     Enc128(cfb_mode::BufEncryptor<aes::Aes128>),
     Enc192(cfb_mode::BufEncryptor<aes::Aes192>),
     Enc256(cfb_mode::BufEncryptor<aes::Aes256>),
-    Dec128(cfb_mode::BufDecryptor<aes::Aes128>),
-    Dec192(cfb_mode::BufDecryptor<aes::Aes192>),
-    Dec256(cfb_mode::BufDecryptor<aes::Aes256>),
+    Dec128(CfbDecryptor<aes::Aes128>),
+    Dec192(CfbDecryptor<aes::Aes192>),
+    Dec256(CfbDecryptor<aes::Aes256>),
 }
 
 /// A running hash, as the plugin's `hasher` resource. SHA-1 is RustCrypto's `sha1`, which
@@ -145,15 +146,9 @@ impl Host for StageState {
             (BlockCipher::Aes256, true) => {
                 cfb_mode::BufEncryptor::new_from_slices(&key, &iv).map(CfbStream::Enc256)
             }
-            (BlockCipher::Aes128, false) => {
-                cfb_mode::BufDecryptor::new_from_slices(&key, &iv).map(CfbStream::Dec128)
-            }
-            (BlockCipher::Aes192, false) => {
-                cfb_mode::BufDecryptor::new_from_slices(&key, &iv).map(CfbStream::Dec192)
-            }
-            (BlockCipher::Aes256, false) => {
-                cfb_mode::BufDecryptor::new_from_slices(&key, &iv).map(CfbStream::Dec256)
-            }
+            (BlockCipher::Aes128, false) => decryptor(&key, &iv).map(CfbStream::Dec128),
+            (BlockCipher::Aes192, false) => decryptor(&key, &iv).map(CfbStream::Dec192),
+            (BlockCipher::Aes256, false) => decryptor(&key, &iv).map(CfbStream::Dec256),
         }
         .map_err(bad);
         zeroize::Zeroize::zeroize(&mut { key });
@@ -225,6 +220,15 @@ impl HostAead for StageState {
         self.crypto.aeads.remove(&this.rep());
         Ok(())
     }
+}
+
+/// A parallel CFB decryptor (see `cfb`) for `key` and a one-block `iv`.
+fn decryptor<C>(key: &[u8], iv: &[u8]) -> Result<CfbDecryptor<C>, InvalidLength>
+where
+    C: BlockEncrypt + BlockSizeUser<BlockSize = U16> + KeyInit,
+{
+    let iv: &[u8; 16] = iv.try_into().map_err(|_| InvalidLength)?;
+    Ok(CfbDecryptor::new(C::new_from_slice(key)?, iv))
 }
 
 impl HostCfb for StageState {

@@ -8,6 +8,7 @@
 
 mod bindings;
 mod cache;
+mod cfb;
 mod crypto;
 mod destination;
 mod http;
