@@ -12,8 +12,8 @@
 
 use super::bindings::crypto::{Aead, Cfb, Hasher, Host, HostAead, HostCfb, HostHasher};
 use super::bindings::crypto::{AeadAlgorithm, BlockCipher, CryptoError, HashAlgorithm};
-use super::StageState;
 use super::cfb::CfbDecryptor;
+use super::StageState;
 use aes::cipher::{consts::U16, BlockEncrypt, BlockSizeUser, InvalidLength, KeyInit, KeyIvInit};
 use std::collections::HashMap;
 use wasmtime::component::Resource;
