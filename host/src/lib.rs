@@ -3,6 +3,7 @@
 //! for the code map.
 
 pub mod builtin;
+pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;

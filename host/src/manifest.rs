@@ -5,10 +5,12 @@
 //! pipeline parameters come from each plugin's `describe`, which lists only public settings,
 //! and passwords in the source command's arguments are masked.
 
+use crate::checksum::{Algorithm, Checksum};
 use serde::{Deserialize, Serialize};
 
-/// The manifest format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The manifest format this build writes; it reads every version up to this one.
+/// Version 2 checksums with BLAKE3 (`blake3` fields); version 1 with SHA-256 (`sha256`).
+pub const FORMAT_VERSION: u32 = 2;
 /// The `format` field's fixed value, to recognise our files.
 pub const FORMAT_NAME: &str = "twgate-backup";
 
@@ -44,11 +46,31 @@ pub struct Source {
     pub exit_status: Option<i32>,
 }
 
+/// A size and one checksum: `blake3` (version 2) or `sha256` (version 1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Digest {
     pub size: u64,
-    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+}
+
+impl Digest {
+    pub fn new(size: u64, checksum: Checksum) -> Digest {
+        let (sha256, blake3) = split(checksum);
+        Digest {
+            size,
+            sha256,
+            blake3,
+        }
+    }
+
+    /// The recorded checksum (a parsed manifest always has one).
+    pub fn checksum(&self) -> Checksum {
+        joined(&self.sha256, &self.blake3).expect("checked by Manifest::parse")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -57,7 +79,49 @@ pub struct StoredObject {
     /// Path of the data object, relative to the store's root.
     pub object: String,
     pub size: u64,
-    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+}
+
+impl StoredObject {
+    pub fn new(object: String, size: u64, checksum: Checksum) -> StoredObject {
+        let (sha256, blake3) = split(checksum);
+        StoredObject {
+            object,
+            size,
+            sha256,
+            blake3,
+        }
+    }
+
+    /// The recorded checksum (a parsed manifest always has one).
+    pub fn checksum(&self) -> Checksum {
+        joined(&self.sha256, &self.blake3).expect("checked by Manifest::parse")
+    }
+}
+
+/// A checksum as the two optional manifest fields.
+fn split(checksum: Checksum) -> (Option<String>, Option<String>) {
+    match checksum.algorithm {
+        Algorithm::Sha256 => (Some(checksum.hex), None),
+        Algorithm::Blake3 => (None, Some(checksum.hex)),
+    }
+}
+
+/// The one checksum the two optional fields hold, if exactly one is there.
+fn joined(sha256: &Option<String>, blake3: &Option<String>) -> Option<Checksum> {
+    let (algorithm, hex) = match (sha256, blake3) {
+        (Some(hex), None) => (Algorithm::Sha256, hex),
+        (None, Some(hex)) => (Algorithm::Blake3, hex),
+        _ => return None,
+    };
+    let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    valid.then(|| Checksum {
+        algorithm,
+        hex: hex.to_ascii_lowercase(),
+    })
 }
 
 /// One stage of the pipeline as it ran.
@@ -87,6 +151,11 @@ impl Manifest {
                 path: path.into(),
                 version: manifest.version,
             });
+        }
+        let original = joined(&manifest.original.sha256, &manifest.original.blake3);
+        let stored = joined(&manifest.stored.sha256, &manifest.stored.blake3);
+        if original.is_none() || stored.is_none() {
+            return Err(ManifestError::NoChecksum { path: path.into() });
         }
         Ok(manifest)
     }
@@ -120,6 +189,8 @@ pub enum ManifestError {
     },
     #[error("{path} is not a twgate manifest")]
     NotOurs { path: String },
+    #[error("manifest {path} does not hold exactly one valid checksum (blake3 or sha256) for both the original and the stored bytes; it was damaged or edited")]
+    NoChecksum { path: String },
     #[error("manifest {path} has format version {version}, newer than this twgate understands; upgrade twgate")]
     TooNew { path: String, version: u32 },
 }

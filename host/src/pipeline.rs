@@ -2,7 +2,7 @@
 //!
 //! Each stage runs on its own blocking thread (so stages use all cores), connected by
 //! channels of a few chunks each; a full channel blocks the producer, so memory stays
-//! constant whatever the stream's size. The source and sink are async; each end's sha256
+//! constant whatever the stream's size. The source and sink are async; each end's checksum
 //! runs on a thread of its own, so hashing overlaps with the stages and the I/O.
 //!
 //! A [`Step::Frames`] step runs one stage on several instances at once: the input is cut
@@ -16,10 +16,10 @@
 //! complete stream downstream. The first real error wins; the knock-on "cancelled" errors
 //! of the other parts are dropped.
 
+use crate::checksum::{Algorithm, Checksum, Hasher};
 use crate::runtime::{Stage, StageError};
 use bytes::{BufMut, Bytes};
 use futures::{Stream, StreamExt};
-use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
@@ -57,7 +57,7 @@ pub fn open_step(
 /// grows with the data's entropy, so it is the one to spread. On 2 cores, a realistic dump
 /// (text, JSON, hashes) pushed in 0.60-0.67 s on two instances against 0.92-0.94 s on one;
 /// dense text and a 100:1 pgbench dump gained little, the rest of the pipeline (reading,
-/// two sha256 threads, encryption, writing) already filling both cores. Each instance
+/// two hashing threads, encryption, writing) already filling both cores. Each instance
 /// beyond the first costs about 13 MiB on dense data (half a block queued each way; see
 /// `frames`). Decompression stays on one instance unless asked: it is cheaper than
 /// compression, measured no faster on two, and its blocks cost more memory.
@@ -94,51 +94,40 @@ pub(crate) enum Msg {
 #[derive(Debug, Clone)]
 pub struct Tally {
     pub size: u64,
-    pub sha256: String,
+    /// `None` for an end that was only counted.
+    pub checksum: Option<Checksum>,
 }
 
-#[derive(Default)]
-struct Hasher {
-    size: u64,
-    sha: Sha256,
-}
-
-impl Hasher {
-    fn update(&mut self, data: &[u8]) {
-        self.size += data.len() as u64;
-        self.sha.update(data);
-    }
-    fn finish(self) -> Tally {
-        Tally {
-            size: self.size,
-            sha256: hex::encode(self.sha.finalize()),
-        }
-    }
+/// Which checksum each end of a run computes; `None` only counts bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Hashes {
+    pub input: Option<Algorithm>,
+    pub output: Option<Algorithm>,
 }
 
 /// A [`Hasher`] on a thread of its own, fed through a short channel.
 struct HashThread {
     size: u64,
     tx: Option<mpsc::Sender<Bytes>>,
-    done: Option<tokio::sync::oneshot::Receiver<Tally>>,
+    done: Option<tokio::sync::oneshot::Receiver<Checksum>>,
 }
 
 impl HashThread {
-    /// A hasher; with `hash` false, one that only counts.
-    fn start(hash: bool) -> HashThread {
-        if !hash {
+    /// A hasher; with no algorithm, one that only counts.
+    fn start(algorithm: Option<Algorithm>) -> HashThread {
+        let Some(algorithm) = algorithm else {
             return HashThread {
                 size: 0,
                 tx: None,
                 done: None,
             };
-        }
+        };
         let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_DEPTH * 2);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
-            .name("twgate-sha256".into())
+            .name("twgate-hash".into())
             .spawn(move || {
-                let mut hasher = Hasher::default();
+                let mut hasher = Hasher::new(algorithm);
                 while let Some(chunk) = rx.blocking_recv() {
                     hasher.update(&chunk);
                 }
@@ -162,12 +151,13 @@ impl HashThread {
 
     async fn finish(mut self) -> Tally {
         self.tx = None;
-        match self.done.take() {
-            Some(done) => done.await.expect("the hashing thread stopped early"),
-            None => Tally {
-                size: self.size,
-                sha256: String::new(),
-            },
+        let checksum = match self.done.take() {
+            Some(done) => Some(done.await.expect("the hashing thread stopped early")),
+            None => None,
+        };
+        Tally {
+            size: self.size,
+            checksum,
         }
     }
 }
@@ -207,14 +197,13 @@ pub trait Sink {
     ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
 }
 
-/// Runs `source` through `steps` into `sink`. On error, nothing is finished: the caller
-/// must discard whatever the sink received. With `hash_input` false the input is only
-/// counted (its `Tally` has an empty sha256): for a pull, whose end-to-end check is the
-/// output's sha256.
+/// Runs `source` through `steps` into `sink`, hashing each end as `hashes` says. On error,
+/// nothing is finished: the caller must discard whatever the sink received. A pull only
+/// counts its input: its end-to-end check is the output's checksum.
 pub async fn run<S: Sink + Send>(
     source: Source<'_>,
     steps: Vec<Step>,
-    hash_input: bool,
+    hashes: Hashes,
     sink: &mut S,
     mut on_progress: impl FnMut(u64, u64) + Send,
 ) -> Result<Outcome, PipelineError> {
@@ -236,7 +225,7 @@ pub async fn run<S: Sink + Send>(
 
     let counter = input_bytes.clone();
     let read = async move {
-        let mut hasher = HashThread::start(hash_input);
+        let mut hasher = HashThread::start(hashes.input);
         let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
         match source {
             Source::Reader(mut reader) => loop {
@@ -274,7 +263,7 @@ pub async fn run<S: Sink + Send>(
 
     let counter = input_bytes.clone();
     let write = async move {
-        let mut hasher = HashThread::start(true);
+        let mut hasher = HashThread::start(hashes.output);
         loop {
             match rx.recv().await {
                 Some(Msg::Data(chunk)) => {

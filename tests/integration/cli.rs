@@ -1,7 +1,7 @@
 //! The command line as a user sees it: push, pull, list, verify, init, and the errors
 //! users will hit, each one line, non-zero, with nothing half-written left visible.
 
-use crate::util::{assert_one_line_error, sample, sha256, TestEnv};
+use crate::util::{assert_one_line_error, blake3, sample, sha256, tool, TestEnv};
 
 #[test]
 fn push_pull_round_trip_default_pipeline() {
@@ -17,13 +17,54 @@ fn push_pull_round_trip_default_pipeline() {
         serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
     let m = &list[0];
     assert_eq!(m["id"], id.as_str());
-    assert_eq!(m["original"]["sha256"], sha256(&data).as_str());
+    assert_eq!(m["version"], 2);
+    assert_eq!(m["original"]["blake3"], blake3(&data).as_str());
+    assert!(
+        m["original"].get("sha256").is_none(),
+        "one checksum per end"
+    );
     assert_eq!(m["original"]["size"], data.len());
     assert_eq!(m["pipeline"][0]["plugin"], "zstd");
     assert_eq!(m["source"]["kind"], "stdin");
-    let stored = std::fs::read(env.data_file("db", &id)).unwrap();
-    assert_eq!(m["stored"]["sha256"], sha256(&stored).as_str());
+    let data_file = env.data_file("db", &id);
+    let stored = std::fs::read(&data_file).unwrap();
+    // The stock b3sum agrees: a stored object can be checked by hand.
+    let b3sum = tool("b3sum", &["--no-names", data_file.to_str().unwrap()], b"");
+    assert_eq!(
+        m["stored"]["blake3"],
+        String::from_utf8(b3sum).unwrap().trim()
+    );
     assert!(stored.len() < data.len(), "zstd should shrink the sample");
+}
+
+/// Backups written before BLAKE3 (manifest version 1, `sha256` fields) still restore and
+/// verify, checked with SHA-256; and a mismatch under that function is still caught.
+#[test]
+fn version_1_sha256_manifests_still_restore_and_verify() {
+    let env = TestEnv::new();
+    let data = sample(2_000_000, 7);
+    let id = env.push("old", &data, &[]);
+    let stored = std::fs::read(env.data_file("old", &id)).unwrap();
+    let path = env.store().join("old").join(format!("{id}.manifest.json"));
+    let as_version_1 = |original_sha256: &str| {
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        m["version"] = 1.into();
+        for (end, sha) in [("original", original_sha256), ("stored", &sha256(&stored))] {
+            let end = m[end].as_object_mut().unwrap();
+            end.remove("blake3");
+            end.insert("sha256".into(), sha.into());
+        }
+        std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    };
+    as_version_1(&sha256(&data));
+    assert!(env.ok(&["pull", "old"], b"") == data);
+    let report = String::from_utf8(env.ok(&["verify", "old"], b"")).unwrap();
+    assert!(report.contains("sha256"), "{report}");
+
+    as_version_1(&sha256(b"something else"));
+    let err = env.fails(&["pull", "old"], b"");
+    assert_one_line_error(&err, "do not match the original's sha256");
 }
 
 #[test]

@@ -194,6 +194,11 @@ pub fn sha256(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))
 }
 
+/// The BLAKE3 digest new manifests record, in hex.
+pub fn blake3(data: &[u8]) -> String {
+    blake3::hash(data).to_hex().to_string()
+}
+
 /// Runs a stock tool, asserting it exists and succeeds; returns stdout.
 pub fn tool(program: &str, args: &[&str], stdin: &[u8]) -> Vec<u8> {
     let out = run_with(Command::new(program).args(args), stdin);

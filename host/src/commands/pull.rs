@@ -98,13 +98,24 @@ async fn decode<S: Sink + Send>(
         .await?
         .map(|r| r.map_err(anyhow::Error::from));
     let mut progress = ui::Progress::new(verb);
-    // The output's sha256 is the end-to-end check, and the size is checked below; `verify`
-    // also hashes the stored object, to say which side is damaged.
+    // The output's checksum is the end-to-end check, and the size is checked below;
+    // `verify` also hashes the stored object, to say which side is damaged. Each end is
+    // hashed with the function its manifest names (SHA-256 for version 1 backups).
+    let stored = manifest.stored.checksum();
+    let expected = if raw {
+        stored.clone()
+    } else {
+        manifest.original.checksum()
+    };
     let hash_stored = verb == "verify";
+    let hashes = pipeline::Hashes {
+        input: hash_stored.then_some(stored.algorithm),
+        output: Some(expected.algorithm),
+    };
     let outcome = pipeline::run(
         Source::Stream(Box::new(stream)),
         steps,
-        hash_stored,
+        hashes,
         sink,
         |i, o| progress.update(i, o),
     )
@@ -113,23 +124,22 @@ async fn decode<S: Sink + Send>(
     let outcome =
         outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
     if outcome.input.size != manifest.stored.size
-        || (hash_stored && outcome.input.sha256 != manifest.stored.sha256)
+        || (hash_stored && outcome.input.checksum.as_ref() != Some(&stored))
     {
         bail!(
             "{verb} {what} failed: the stored object {} is corrupted or truncated \
-             ({} bytes read, {} expected; sha256 does not match the manifest); the output is not usable",
+             ({} bytes read, {} expected; {} does not match the manifest); the output is not usable",
             manifest.stored.object,
             outcome.input.size,
-            manifest.stored.size
+            manifest.stored.size,
+            stored.algorithm.name()
         );
     }
-    let expected = if raw {
-        &manifest.stored.sha256
-    } else {
-        &manifest.original.sha256
-    };
-    if &outcome.output.sha256 != expected {
-        bail!("{verb} {what} failed: the restored bytes do not match the original's sha256 (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable");
+    if outcome.output.checksum.as_ref() != Some(&expected) {
+        bail!(
+            "{verb} {what} failed: the restored bytes do not match the original's {} (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable",
+            expected.algorithm.name()
+        );
     }
     crate::metrics::record(outcome.input.size, outcome.output.size);
     Ok(outcome)
@@ -249,9 +259,10 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "ok {what}: {} restored, sha256 {} matches; stored object sha256 matches{}",
+            "ok {what}: {} restored, {} matches; stored object {} matches{}",
             ui::bytes(manifest.original.size),
-            &manifest.original.sha256[..16],
+            manifest.original.checksum(),
+            manifest.stored.checksum().algorithm.name(),
             args.exec
                 .as_ref()
                 .map(|c| format!("; `{c}` succeeded"))

@@ -2,6 +2,7 @@
 //! `store_backup` is the whole of it; `wal push` uses it too.
 
 use super::Context;
+use crate::checksum::{Algorithm, Checksum};
 use crate::cli::PushArgs;
 use crate::manifest::{self, Manifest, StageRecord, StoredObject};
 use crate::pipeline::{self, Sink, Source};
@@ -99,7 +100,13 @@ pub(super) async fn store_backup(
         store: &store,
         writer: &mut writer,
     };
-    let run = pipeline::run(source, steps, true, &mut sink, |i, o| progress.update(i, o));
+    let hashes = pipeline::Hashes {
+        input: Some(Algorithm::CURRENT),
+        output: Some(Algorithm::CURRENT),
+    };
+    let run = pipeline::run(source, steps, hashes, &mut sink, |i, o| {
+        progress.update(i, o)
+    });
     // SIGINT/SIGTERM (Ctrl-C, a Kubernetes pod stopping) abort cleanly: the partial
     // object is discarded and the producer command is killed.
     let result = tokio::select! {
@@ -167,15 +174,12 @@ pub(super) async fn store_backup(
             command: (!args.command.is_empty()).then(|| manifest::mask_secrets(&args.command)),
             exit_status,
         },
-        original: manifest::Digest {
-            size: outcome.input.size,
-            sha256: outcome.input.sha256,
-        },
-        stored: StoredObject {
-            object: storage::data_path(&args.name, &id),
-            size: outcome.output.size,
-            sha256: outcome.output.sha256,
-        },
+        original: manifest::Digest::new(outcome.input.size, hashed(outcome.input)),
+        stored: StoredObject::new(
+            storage::data_path(&args.name, &id),
+            outcome.output.size,
+            hashed(outcome.output),
+        ),
         pipeline: pipeline_records,
     };
     if let Err(e) = store.put_manifest(&manifest).await {
@@ -198,4 +202,9 @@ pub(super) async fn store_backup(
         secs
     ));
     Ok(manifest)
+}
+
+/// The checksum of an end that `store_backup` hashed.
+fn hashed(tally: pipeline::Tally) -> Checksum {
+    tally.checksum.expect("push hashes both ends")
 }

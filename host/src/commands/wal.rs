@@ -8,11 +8,12 @@
 //! is wrong (PostgreSQL stops recovery instead of ending it early with data missing).
 
 use super::{pull, push, Context};
+use crate::checksum;
 use crate::cli::{KeyArgs, PullArgs, PushArgs, WalCommand};
 use crate::storage::validate_name;
 use crate::ui;
 use anyhow::{bail, Context as _, Result};
-use sha2::Digest;
+
 use std::path::Path;
 
 /// An error that must end the process with a particular exit code.
@@ -67,18 +68,19 @@ async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
     let segment = segment_name(file_name)?.to_string();
     let store = ctx.create_store().await?;
     if let Some(existing) = store.manifest(&archive, &segment).await? {
-        let sha256 = file_sha256(path)?;
-        if sha256 == existing.original.sha256 {
+        let there = existing.original.checksum();
+        let here = checksum::of_file(path, there.algorithm)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if here == there {
             ui::info(&format!(
                 "{segment} is already archived with the same content"
             ));
             return Ok(());
         }
         bail!(
-            "{segment} is already archived with different content (sha256 {} there, {} here): \
+            "{segment} is already archived with different content ({there} there, {} here): \
              refusing to overwrite it; is another cluster archiving to the same store and archive name?",
-            &existing.original.sha256[..16],
-            &sha256[..16]
+            here.short()
         );
     }
     let args = PushArgs {
@@ -119,14 +121,4 @@ async fn fetch_wal(
         allow_plugin_change: false,
     };
     pull::pull(ctx, args).await
-}
-
-/// The sha256 of a file, read in chunks.
-fn file_sha256(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(hasher.finalize()))
 }

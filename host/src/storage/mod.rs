@@ -276,7 +276,7 @@ impl Store {
         let record = serde_json::json!({
             "verified_at": jiff::Timestamp::now(),
             "twgate_version": env!("CARGO_PKG_VERSION"),
-            "original_sha256": manifest.original.sha256,
+            "original": manifest.original,
             "checked_by_command": with_command,
         });
         self.op
