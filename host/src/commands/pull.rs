@@ -128,7 +128,7 @@ async fn decode<S: Sink + Send>(
     {
         bail!(
             "{verb} {what} failed: the stored object {} is corrupted or truncated \
-             ({} bytes read, {} expected; {} does not match the manifest); the output is not usable",
+             ({} bytes read, {} expected; its {} checksum does not match the manifest); the output is not usable",
             manifest.stored.object,
             outcome.input.size,
             manifest.stored.size,
@@ -137,7 +137,7 @@ async fn decode<S: Sink + Send>(
     }
     if outcome.output.checksum.as_ref() != Some(&expected) {
         bail!(
-            "{verb} {what} failed: the restored bytes do not match the original's {} (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable",
+            "{verb} {what} failed: the restored bytes do not match the original's {} checksum (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable",
             expected.algorithm.name()
         );
     }
