@@ -354,6 +354,42 @@ pub(crate) fn run_stage(
         .map_err(|_| PipelineError::Cancelled)
 }
 
+/// Reads `reader` on a thread of its own, in chunks of [`CHUNK_SIZE`], for [`Source::Stream`].
+///
+/// For standard input and files, a plain thread beats tokio's: `tokio::io::stdin` hands every
+/// read to its blocking pool, and a pipe gives at most 64 KiB a read, so each chunk cost
+/// four hand-offs between threads (`cat dump | twgate push` measured 0.72-0.81 s against
+/// 0.63-0.64 s for `< dump`). Here one thread fills whole chunks and passes them on through
+/// a short channel. If the pipeline stops first, the thread ends at its next chunk.
+pub fn read_on_thread(
+    what: String,
+    mut reader: impl std::io::Read + Send + 'static,
+) -> impl Stream<Item = anyhow::Result<Bytes>> + Send + Unpin {
+    use std::io::Read as _;
+    let (tx, rx) = mpsc::channel::<anyhow::Result<Bytes>>(CHANNEL_DEPTH);
+    std::thread::Builder::new()
+        .name("twgate-read".into())
+        .spawn(move || loop {
+            let mut chunk = Vec::with_capacity(CHUNK_SIZE);
+            let read = (&mut reader)
+                .take(CHUNK_SIZE as u64)
+                .read_to_end(&mut chunk);
+            let item = match read {
+                Ok(0) => return,
+                Ok(_) => Ok(Bytes::from(chunk)),
+                Err(e) => Err(anyhow::Error::new(e).context(format!("cannot read {what}"))),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        })
+        .expect("cannot start a reading thread");
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
 /// Reads until `buf` holds `CHUNK_SIZE` bytes or the input ends, so chunks have a steady
 /// size (and are never zeroed first).
 async fn read_full(

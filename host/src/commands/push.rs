@@ -86,12 +86,18 @@ pub(super) async fn store_backup(
     };
     let source = match (&mut child, file) {
         (Some(child), _) => Source::Reader(Box::new(child.stdout.take().expect("stdout is piped"))),
-        (None, Some(path)) => Source::Reader(Box::new(
-            tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        )),
-        (None, None) => Source::Reader(Box::new(tokio::io::stdin())),
+        (None, Some(path)) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Source::Stream(Box::new(pipeline::read_on_thread(
+                path.display().to_string(),
+                file,
+            )))
+        }
+        (None, None) => Source::Stream(Box::new(pipeline::read_on_thread(
+            "standard input".into(),
+            std::io::stdin(),
+        ))),
     };
 
     let mut writer = store.data_writer(&args.name, &id).await?;
