@@ -80,6 +80,11 @@ e2e+=("$(measure "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /
 e2e+=("$(measure "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")")
 table "end to end: pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15" "$size" \
   "stored: twgate $(stat -c %s "$TWGATE_STORE"/e2e/*.data) bytes" "${e2e[@]}"
+# A dump shaped like real tables (text, JSON, md5s; about 160 MB at the default): the
+# runbook's sample schema with BENCH_INCIDENTS rows.
+createdb app
+pg_load_sample app "${BENCH_INCIDENTS:-1000000}"
+pg_dump -Fc -Z0 app > "$work/app.dump"
 pg_stop "$work/pg"
 
 # run_set LABEL INPUT: every pipeline on one input, then its table.
@@ -149,6 +154,8 @@ run_s3_set() {
 }
 
 run_set "pg_dump -Fc -Z0 of pgbench scale $scale (very compressible: mostly blank filler)" "$input"
+run_set "pg_dump -Fc -Z0 of the runbook's sample schema (text, JSON, md5s: like real tables)" "$work/app.dump"
+rm -f "$work/app.dump"
 # Dense text-like data, closer to real tables' entropy: base64 of random bytes.
 head -c $((size * 3 / 4 / 2)) /dev/urandom | base64 -w 0 > "$work/dense.txt"
 rm -f "$input"
