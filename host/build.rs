@@ -30,7 +30,11 @@ fn main() {
 
     println!("cargo:rerun-if-env-changed=TWGATE_BUILD_PLUGINS");
     // The C toolchain for the guests changes the embedded bytes: rebuild when it changes.
-    for key in ["CC_wasm32_wasip2", "AR_wasm32_wasip2", "CFLAGS_wasm32_wasip2"] {
+    for key in [
+        "CC_wasm32_wasip2",
+        "AR_wasm32_wasip2",
+        "CFLAGS_wasm32_wasip2",
+    ] {
         println!("cargo:rerun-if-env-changed={key}");
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());

@@ -119,15 +119,25 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn matches_cfb_mode_for_any_split() {
-        let key = bytes(32, 1);
-        let iv: [u8; 16] = bytes(16, 2).try_into().unwrap();
-        let ciphertext = bytes(40_000, 3);
+    /// A key, an IV and a ciphertext from `seed`, and that ciphertext decrypted by
+    /// cfb-mode's `BufDecryptor` (the reference), with cipher `C`.
+    fn case<C>(key_len: usize, len: usize, seed: u64) -> (Vec<u8>, [u8; 16], Vec<u8>, Vec<u8>)
+    where
+        C: BlockEncrypt + aes::cipher::BlockCipher + BlockSizeUser<BlockSize = U16> + KeyInit,
+    {
+        let key = bytes(key_len, seed);
+        let iv: [u8; 16] = bytes(16, seed + 1).try_into().unwrap();
+        let ciphertext = bytes(len, seed + 2);
         let mut expected = ciphertext.clone();
-        cfb_mode::BufDecryptor::<aes::Aes256>::new_from_slices(&key, &iv)
+        cfb_mode::BufDecryptor::<C>::new_from_slices(&key, &iv)
             .unwrap()
             .decrypt(&mut expected);
+        (key, iv, ciphertext, expected)
+    }
+
+    #[test]
+    fn matches_cfb_mode_for_any_split() {
+        let (key, iv, ciphertext, expected) = case::<aes::Aes256>(32, 40_000, 1);
 
         // Pieces of every awkward size: inside a block, across blocks, across batches.
         for (seed, max_piece) in [(4, 1usize), (5, 7), (6, 17), (7, 1500), (8, 40_000)] {
@@ -147,13 +157,7 @@ mod tests {
 
     #[test]
     fn aes128_and_empty_calls() {
-        let key = bytes(16, 9);
-        let iv: [u8; 16] = bytes(16, 10).try_into().unwrap();
-        let ciphertext = bytes(1029, 11);
-        let mut expected = ciphertext.clone();
-        cfb_mode::BufDecryptor::<aes::Aes128>::new_from_slices(&key, &iv)
-            .unwrap()
-            .decrypt(&mut expected);
+        let (key, iv, ciphertext, expected) = case::<aes::Aes128>(16, 1029, 9);
         let mut ours = ciphertext.clone();
         let mut decryptor = CfbDecryptor::new(aes::Aes128::new_from_slice(&key).unwrap(), &iv);
         decryptor.decrypt(&mut []);
