@@ -13,7 +13,6 @@ use crate::cli::{KeyArgs, PullArgs, PushArgs, WalCommand};
 use crate::storage::validate_name;
 use crate::ui;
 use anyhow::{bail, Context as _, Result};
-
 use std::path::Path;
 
 /// An error that must end the process with a particular exit code.
