@@ -61,6 +61,11 @@ fn main() {
         "cargo:rerun-if-changed={}",
         plugins_dir.join("sdk").display()
     );
+    // The zstd plugin's C (patched zstd-sys, see plugins/vendor/README.md).
+    println!(
+        "cargo:rerun-if-changed={}",
+        plugins_dir.join("vendor").display()
+    );
 
     check_target_installed();
     let target_dir = root.join("target").join("plugins");
@@ -81,6 +86,9 @@ fn main() {
     ] {
         cargo.env_remove(key);
     }
+    // The embedded bytes, and so the sha256s in manifests, must not depend on where the
+    // checkout or cargo's registry sit: panic locations carry source paths.
+    cargo.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&root));
     // zstd-sys compiles C: it needs a wasm-aware clang and WASI's libc headers.
     set_default_env(&mut cargo, "CC_wasm32_wasip2", "clang");
     set_default_env(&mut cargo, "AR_wasm32_wasip2", &find_llvm_ar());
@@ -120,6 +128,19 @@ fn main() {
     }
     generated.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), generated).unwrap();
+}
+
+/// `--remap-path-prefix` for the checkout and cargo's home, as `CARGO_ENCODED_RUSTFLAGS`
+/// (flags separated by 0x1f).
+fn remap_flags(root: &Path) -> String {
+    let mut flags = vec![format!("--remap-path-prefix={}=/twgate", root.display())];
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    if let Some(home) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags.join("\x1f")
 }
 
 fn set_default_env(cmd: &mut Command, key: &str, value: &str) {

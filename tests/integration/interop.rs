@@ -69,6 +69,121 @@ fn zstd_cli_output_decodes_with_the_plugin() {
 }
 
 /// An age key pair made by the stock `age-keygen`.
+/// Text over a 64-letter alphabet from deterministic noise, like base64: almost all
+/// literals, so zstd codes it with four Huffman streams, which the plugin decodes in its
+/// fast loop (plugins/vendor/README.md).
+fn base64_like(len: usize, seed: u64) -> Vec<u8> {
+    const LETTERS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            LETTERS[(x >> 58) as usize]
+        })
+        .collect()
+}
+
+fn zstd_plugin_decode(
+    rt: &twgate::runtime::Runtime,
+    compressed: &[u8],
+    piece: usize,
+) -> Result<Vec<u8>, twgate::runtime::StageError> {
+    run_stage(
+        rt,
+        "zstd",
+        Direction::Inverse,
+        &vec![],
+        &vec![],
+        compressed,
+        piece,
+    )
+}
+
+/// The plugin's zstd runs with 64-bit bit containers on wasm32, a patch of ours
+/// (plugins/vendor/README.md): it must decode what stock zstd writes at every setting
+/// that changes how bits are read (fast, default and high levels, Huffman-heavy text, and
+/// offsets of more than 25 bits from a 64 MiB window), and stock zstd must decode what it
+/// writes.
+#[test]
+fn zstd_wide_bit_containers_agree_with_stock_zstd() {
+    let rt = runtime();
+    let text = base64_like(3_000_000, 11);
+    let rows = sample(3_000_000, 12);
+    for data in [&text, &rows] {
+        for args in [
+            &["--fast=5", "-c"][..],
+            &["-1", "-c"],
+            &["-3", "-c"],
+            &["-12", "-c"],
+            &["-19", "-c"],
+        ] {
+            let compressed = tool("zstd", args, data);
+            let decoded = zstd_plugin_decode(&rt, &compressed, 65536).unwrap();
+            assert!(&decoded == data, "zstd {args:?} of {} bytes", data.len());
+        }
+        let ours = run_stage(
+            &rt,
+            "zstd",
+            Direction::Forward,
+            &vec![],
+            &vec![],
+            data,
+            65536,
+        )
+        .unwrap();
+        assert!(
+            &tool("zstd", &["-d", "-c"], &ours) == data,
+            "stock zstd -d of the plugin's frame"
+        );
+    }
+    // A repeat 34 MiB back: offsets of 26 bits, beyond what a 32-bit container reads at once.
+    let mut far = text[..1 << 20].to_vec();
+    let mut x = 0x9e3779b97f4a7c15u64;
+    while far.len() < 35 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        far.extend_from_slice(&x.to_le_bytes());
+    }
+    far.extend_from_slice(&text[..1 << 20]);
+    let compressed = tool("zstd", &["--long=26", "-3", "-c"], &far);
+    assert!(
+        compressed.len() < far.len() - (900 << 10),
+        "zstd --long=26 should have found the far repeat"
+    );
+    assert!(
+        zstd_plugin_decode(&rt, &compressed, 1 << 20).unwrap() == far,
+        "zstd --long=26"
+    );
+}
+
+/// Damaged frames fail as corrupt input, never as a trap or a wrong stream: one byte
+/// flipped at a time, all through a Huffman-heavy frame.
+#[test]
+fn zstd_damaged_frames_fail_as_corrupt_input() {
+    let rt = runtime();
+    let text = base64_like(1_000_000, 13);
+    let compressed = tool("zstd", &["-3", "-c"], &text);
+    let step = compressed.len() / 150;
+    for at in (0..compressed.len())
+        .step_by(step)
+        .chain([compressed.len() - 1])
+    {
+        let mut bad = compressed.clone();
+        bad[at] ^= 0x5a;
+        match zstd_plugin_decode(&rt, &bad, 65536) {
+            Err(twgate::runtime::StageError::CorruptInput { .. }) => {}
+            Ok(out) => panic!(
+                "byte {at} flipped: decoded {} bytes without an error",
+                out.len()
+            ),
+            Err(other) => panic!("byte {at} flipped: {other} (wanted corrupt input)"),
+        }
+    }
+}
+
 fn age_keygen(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("age-key.txt");
     tool("age-keygen", &["-o", key.to_str().unwrap()], b"");

@@ -486,6 +486,8 @@ fn cargo_print(content: &dyn fmt::Display) {
 }
 
 fn main() {
+    // twgate: this copy is patched (../README.md); rebuild when its C changes.
+    cargo_print(&"rerun-if-changed=zstd/lib");
     cargo_print(&"rerun-if-env-changed=ZSTD_SYS_USE_PKG_CONFIG");
     cargo_print(&"rerun-if-env-changed=ZSTD_SYS_NO_HIDE_SYMBOLS");
 

@@ -42,13 +42,25 @@
 
 #define STREAM_ACCUMULATOR_MIN_32  25
 #define STREAM_ACCUMULATOR_MIN_64  57
-#define STREAM_ACCUMULATOR_MIN    ((U32)(MEM_32bits() ? STREAM_ACCUMULATOR_MIN_32 : STREAM_ACCUMULATOR_MIN_64))
+/* twgate: on wasm32, size_t is 32 bits but i64 arithmetic is native, so bit containers are
+ * 64 bits wide there, as on 64-bit hosts. BIT_CONTAINER_64 replaces MEM_64bits() wherever the
+ * question is the bit container's width rather than the address space's. */
+#if defined(__wasm32__)
+typedef U64 BitContainerType;
+#  define BIT_readContainerLE(p) MEM_readLE64(p)
+#  define BIT_writeContainerLE(p, v) MEM_writeLE64((p), (v))
+#else
+typedef size_t BitContainerType;
+#  define BIT_readContainerLE(p) MEM_readLEST(p)
+#  define BIT_writeContainerLE(p, v) MEM_writeLEST((p), (v))
+#endif
+#define BIT_CONTAINER_64 (sizeof(BitContainerType) == 8)
+#define STREAM_ACCUMULATOR_MIN    ((U32)(BIT_CONTAINER_64 ? STREAM_ACCUMULATOR_MIN_64 : STREAM_ACCUMULATOR_MIN_32))
 
 
 /*-******************************************
 *  bitStream encoding API (write forward)
 ********************************************/
-typedef size_t BitContainerType;
 /* bitStream can mix input from multiple sources.
  * A critical property of these streams is that they encode and decode in **reverse** direction.
  * So the first bit sequence you add will be the last to be read, like a LIFO stack.
@@ -127,7 +139,7 @@ MEM_STATIC void BIT_addBitsFast(BIT_CStream_t* bitC, BitContainerType value, uns
 MEM_STATIC void BIT_flushBitsFast(BIT_CStream_t* bitC);
 /* unsafe version; does not check buffer overflow */
 
-MEM_STATIC size_t BIT_readBitsFast(BIT_DStream_t* bitD, unsigned nbBits);
+MEM_STATIC BitContainerType BIT_readBitsFast(BIT_DStream_t* bitD, unsigned nbBits);
 /* faster, but works only if nbBits >= 1 */
 
 /*=====    Local Constants   =====*/
@@ -207,7 +219,7 @@ MEM_STATIC void BIT_flushBitsFast(BIT_CStream_t* bitC)
     size_t const nbBytes = bitC->bitPos >> 3;
     assert(bitC->bitPos < sizeof(bitC->bitContainer) * 8);
     assert(bitC->ptr <= bitC->endPtr);
-    MEM_writeLEST(bitC->ptr, bitC->bitContainer);
+    BIT_writeContainerLE(bitC->ptr, bitC->bitContainer);
     bitC->ptr += nbBytes;
     bitC->bitPos &= 7;
     bitC->bitContainer >>= nbBytes*8;
@@ -223,7 +235,7 @@ MEM_STATIC void BIT_flushBits(BIT_CStream_t* bitC)
     size_t const nbBytes = bitC->bitPos >> 3;
     assert(bitC->bitPos < sizeof(bitC->bitContainer) * 8);
     assert(bitC->ptr <= bitC->endPtr);
-    MEM_writeLEST(bitC->ptr, bitC->bitContainer);
+    BIT_writeContainerLE(bitC->ptr, bitC->bitContainer);
     bitC->ptr += nbBytes;
     if (bitC->ptr > bitC->endPtr) bitC->ptr = bitC->endPtr;
     bitC->bitPos &= 7;
@@ -260,7 +272,7 @@ MEM_STATIC size_t BIT_initDStream(BIT_DStream_t* bitD, const void* srcBuffer, si
 
     if (srcSize >=  sizeof(bitD->bitContainer)) {  /* normal case */
         bitD->ptr   = (const char*)srcBuffer + srcSize - sizeof(bitD->bitContainer);
-        bitD->bitContainer = MEM_readLEST(bitD->ptr);
+        bitD->bitContainer = BIT_readContainerLE(bitD->ptr);
         { BYTE const lastByte = ((const BYTE*)srcBuffer)[srcSize-1];
           bitD->bitsConsumed = lastByte ? 8 - ZSTD_highbit32(lastByte) : 0;  /* ensures bitsConsumed is always set */
           if (lastByte == 0) return ERROR(GENERIC); /* endMark not present */ }
@@ -387,7 +399,7 @@ MEM_STATIC BIT_DStream_status BIT_reloadDStream_internal(BIT_DStream_t* bitD)
     bitD->ptr -= bitD->bitsConsumed >> 3;
     assert(bitD->ptr >= bitD->start);
     bitD->bitsConsumed &= 7;
-    bitD->bitContainer = MEM_readLEST(bitD->ptr);
+    bitD->bitContainer = BIT_readContainerLE(bitD->ptr);
     return BIT_DStream_unfinished;
 }
 
@@ -438,7 +450,7 @@ FORCE_INLINE_TEMPLATE BIT_DStream_status BIT_reloadDStream(BIT_DStream_t* bitD)
         }
         bitD->ptr -= nbBytes;
         bitD->bitsConsumed -= nbBytes*8;
-        bitD->bitContainer = MEM_readLEST(bitD->ptr);   /* reminder : srcSize > sizeof(bitD->bitContainer), otherwise bitD->ptr == bitD->start */
+        bitD->bitContainer = BIT_readContainerLE(bitD->ptr);   /* reminder : srcSize > sizeof(bitD->bitContainer), otherwise bitD->ptr == bitD->start */
         return result;
     }
 }
