@@ -159,6 +159,44 @@ fn zstd_wide_bit_containers_agree_with_stock_zstd() {
     );
 }
 
+/// The patch changes how zstd holds bits on wasm32, not what it writes: the plugin's
+/// frames equal native zstd's (the same C version, 64-bit) byte for byte, at fast,
+/// default and high levels.
+#[test]
+fn zstd_plugin_frames_equal_native_zstd() {
+    use std::io::Write;
+    assert!(
+        zstd::zstd_safe::version_string() == "1.5.7",
+        "the native zstd must be the plugin's version (1.5.7), not {}",
+        zstd::zstd_safe::version_string()
+    );
+    let rt = runtime();
+    let text = base64_like(2_000_000, 17);
+    let rows = sample(2_000_000, 18);
+    for data in [&text, &rows] {
+        for level in [1, 3, 19] {
+            let mut native = zstd::stream::Encoder::new(Vec::new(), level).unwrap();
+            native.include_checksum(true).unwrap();
+            native.write_all(data).unwrap();
+            let native = native.finish().unwrap();
+            let ours = run_stage(
+                &rt,
+                "zstd",
+                Direction::Forward,
+                &vec![p("level", level.to_string().as_bytes())],
+                &vec![],
+                data,
+                65536,
+            )
+            .unwrap();
+            assert!(
+                ours == native,
+                "level {level}: the plugin's frame differs from native zstd's"
+            );
+        }
+    }
+}
+
 /// Damaged frames fail as corrupt input, never as a trap or a wrong stream: one byte
 /// flipped at a time, all through a Huffman-heavy frame.
 #[test]

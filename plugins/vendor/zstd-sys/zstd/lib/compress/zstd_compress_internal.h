@@ -851,22 +851,33 @@ ZSTD_newRep(U32 const rep[ZSTD_REP_NUM], U32 const offBase, U32 const ll0)
 /*-*************************************
 *  Match length counter
 ***************************************/
+/* twgate: on wasm32 (always little-endian), compare 8 bytes at a time, as on 64-bit hosts. */
+#if defined(__wasm32__)
+typedef U64 ZSTD_countWord;
+#  define ZSTD_readCountWord(p) MEM_read64(p)
+#  define ZSTD_countWordCommonBytes(diff) (ZSTD_countTrailingZeros64(diff) >> 3)
+#else
+typedef size_t ZSTD_countWord;
+#  define ZSTD_readCountWord(p) MEM_readST(p)
+#  define ZSTD_countWordCommonBytes(diff) ZSTD_NbCommonBytes(diff)
+#endif
+
 MEM_STATIC size_t ZSTD_count(const BYTE* pIn, const BYTE* pMatch, const BYTE* const pInLimit)
 {
     const BYTE* const pStart = pIn;
-    const BYTE* const pInLoopLimit = pInLimit - (sizeof(size_t)-1);
+    const BYTE* const pInLoopLimit = pInLimit - (sizeof(ZSTD_countWord)-1);
 
     if (pIn < pInLoopLimit) {
-        { size_t const diff = MEM_readST(pMatch) ^ MEM_readST(pIn);
-          if (diff) return ZSTD_NbCommonBytes(diff); }
-        pIn+=sizeof(size_t); pMatch+=sizeof(size_t);
+        { ZSTD_countWord const diff = ZSTD_readCountWord(pMatch) ^ ZSTD_readCountWord(pIn);
+          if (diff) return ZSTD_countWordCommonBytes(diff); }
+        pIn+=sizeof(ZSTD_countWord); pMatch+=sizeof(ZSTD_countWord);
         while (pIn < pInLoopLimit) {
-            size_t const diff = MEM_readST(pMatch) ^ MEM_readST(pIn);
-            if (!diff) { pIn+=sizeof(size_t); pMatch+=sizeof(size_t); continue; }
-            pIn += ZSTD_NbCommonBytes(diff);
+            ZSTD_countWord const diff = ZSTD_readCountWord(pMatch) ^ ZSTD_readCountWord(pIn);
+            if (!diff) { pIn+=sizeof(ZSTD_countWord); pMatch+=sizeof(ZSTD_countWord); continue; }
+            pIn += ZSTD_countWordCommonBytes(diff);
             return (size_t)(pIn - pStart);
     }   }
-    if (MEM_64bits() && (pIn<(pInLimit-3)) && (MEM_read32(pMatch) == MEM_read32(pIn))) { pIn+=4; pMatch+=4; }
+    if (sizeof(ZSTD_countWord) == 8 && (pIn<(pInLimit-3)) && (MEM_read32(pMatch) == MEM_read32(pIn))) { pIn+=4; pMatch+=4; }
     if ((pIn<(pInLimit-1)) && (MEM_read16(pMatch) == MEM_read16(pIn))) { pIn+=2; pMatch+=2; }
     if ((pIn<pInLimit) && (*pMatch == *pIn)) pIn++;
     return (size_t)(pIn - pStart);
