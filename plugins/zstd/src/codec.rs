@@ -33,7 +33,7 @@ enum Mode {
         /// Input not yet decoded because the output cap was reached, from `pos` on.
         pending: Vec<u8>,
         pos: usize,
-        /// The last call filled the scratch buffer: zstd may hold more output.
+        /// The last call filled all the room it was given: zstd may hold more output.
         flush_needed: bool,
     },
     Finished,
@@ -164,20 +164,26 @@ impl Codec {
         else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
+        // zstd decodes straight into the returned vector, which is sized once for a
+        // capped call: no copy through a scratch buffer, no regrowth.
+        let mut out = Vec::with_capacity(cap.min(OUTPUT_CAP) + SCRATCH);
         while *pos < pending.len() || *flush_needed {
+            if out.capacity() - out.len() < SCRATCH {
+                out.reserve(SCRATCH); // only when uncapped (`finish`)
+            }
+            let (before, room) = (out.len(), out.capacity() - out.len());
             let mut input = InBuffer::around(&pending[*pos..]);
-            let mut output = OutBuffer::around(&mut self.scratch[..]);
+            let mut output = OutBuffer::around_pos(&mut out, before);
             let next_hint = decoder.run(&mut input, &mut output).map_err(corrupt)?;
-            let (consumed, produced) = (input.pos(), output.pos());
+            let (consumed, produced) = (input.pos(), output.pos() - before);
             *pos += consumed;
             // A call that neither read nor wrote anything says nothing new about the
             // frame (after a frame ends zstd would ask for the next header).
             if produced > 0 || consumed > 0 {
                 *hint = next_hint;
             }
-            *flush_needed = produced == SCRATCH;
-            out.extend_from_slice(output.as_slice());
+            // Output filled to the brim: zstd may hold more.
+            *flush_needed = produced == room;
             if out.len() >= cap {
                 break;
             }
