@@ -108,7 +108,9 @@ start_s3() {
 ]}
 EOF
   # Every listener gets an explicit free port (gRPC defaults are http+10000, which can pass 65535).
-  launch s3 "$VENV/bin/weed" mini -dir="$DATA/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+  # -logdir: glog would otherwise write weed.* files into /tmp and leave them there.
+  mkdir -p "$DATA/s3-glog"
+  launch s3 "$VENV/bin/weed" -logdir="$DATA/s3-glog" mini -dir="$DATA/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.telemetry=false -s3.config="$RUN/s3.json" -s3.port="$s3" -s3.port.grpc="$s3g" \
     -s3.port.iceberg=0 -s3.port.lance=0 -master.port="$m" -master.port.grpc="$mg" \
     -volume.port="$v" -volume.port.grpc="$vg" -filer.port="$f" -filer.port.grpc="$fg" \
