@@ -3,7 +3,7 @@
 //! write decodes with the plugins.
 
 use crate::plugins::{p, run_stage, runtime};
-use crate::util::{run_with, sample, tool, TestEnv};
+use crate::util::{noise, run_with, sample, tool, TestEnv};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use twgate::runtime::Direction;
@@ -68,20 +68,14 @@ fn zstd_cli_output_decodes_with_the_plugin() {
     );
 }
 
-/// An age key pair made by the stock `age-keygen`.
 /// Text over a 64-letter alphabet from deterministic noise, like base64: almost all
 /// literals, so zstd codes it with four Huffman streams, which the plugin decodes in its
 /// fast loop (plugins/vendor/README.md).
 fn base64_like(len: usize, seed: u64) -> Vec<u8> {
     const LETTERS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            LETTERS[(x >> 58) as usize]
-        })
+    noise(len, seed)
+        .into_iter()
+        .map(|b| LETTERS[(b >> 2) as usize])
         .collect()
 }
 
@@ -138,15 +132,9 @@ fn zstd_wide_bit_containers_agree_with_stock_zstd() {
             "stock zstd -d of the plugin's frame"
         );
     }
-    // A repeat 34 MiB back: offsets of 26 bits, beyond what a 32-bit container reads at once.
+    // A repeat 35 MiB back: offsets of 26 bits, beyond what a 32-bit container reads at once.
     let mut far = text[..1 << 20].to_vec();
-    let mut x = 0x9e3779b97f4a7c15u64;
-    while far.len() < 35 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        far.extend_from_slice(&x.to_le_bytes());
-    }
+    far.extend(noise(34 << 20, 0x9e37_79b9));
     far.extend_from_slice(&text[..1 << 20]);
     let compressed = tool("zstd", &["--long=26", "-3", "-c"], &far);
     assert!(
@@ -238,6 +226,7 @@ fn zstd_damaged_frames_fail_as_corrupt_input() {
     }
 }
 
+/// An age key pair made by the stock `age-keygen`.
 fn age_keygen(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("age-key.txt");
     tool("age-keygen", &["-o", key.to_str().unwrap()], b"");

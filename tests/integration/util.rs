@@ -166,6 +166,20 @@ pub fn run_with(cmd: &mut Command, stdin: &[u8]) -> Output {
     out
 }
 
+/// Deterministic bytes that do not compress (xorshift).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// Deterministic bytes that compress somewhat, like a dump: text runs and noise.
 pub fn sample(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed
