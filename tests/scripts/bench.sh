@@ -25,14 +25,25 @@ export XDG_CACHE_HOME=${XDG_CACHE_HOME:-$PWD/target/twgate-cache}
 have_restic=yes
 command -v restic >/dev/null 2>&1 || { have_restic=""; echo "bench: restic not installed: rows skipped" >&2; }
 
-# measure NAME COMMAND: prints "NAME seconds peak_rss_kib"
+# measure NAME COMMAND: runs COMMAND $RUNS times (BENCH_RUNS, default 3; runs vary by
+# ±20% on a shared 2-core machine) and prints "NAME median_seconds peak_rss_kib" (the
+# largest peak of the runs). Rows whose runs are not alike (restic deduplicates a second
+# backup of the same bytes) or take long set RUNS=1.
+RUNS=${BENCH_RUNS:-3}
 measure() {
-  local name=$1; shift
-  sync
-  /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null
-  read -r secs rss < "$work/time"
-  echo "$name $secs $rss"
+  local name=$1 i secs rss peak=0 all=(); shift
+  for ((i = 0; i < RUNS; i++)); do
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null
+    read -r secs rss < "$work/time"
+    all+=("$secs")
+    if ((rss > peak)); then peak=$rss; fi
+  done
+  echo "$name $(printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') $peak"
 }
+
+# stored DIR: the size of the newest data object under DIR (a row may push several times).
+stored() { stat -c %s "$(ls -t "$1"/*.data | head -1)"; }
 
 # table LABEL SIZE STORED RESULT...: one table; each twgate row is compared with the stock
 # row before it.
@@ -79,7 +90,7 @@ e2e=()
 e2e+=("$(measure "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /dev/null")")
 e2e+=("$(measure "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")")
 table "end to end: pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15" "$size" \
-  "stored: twgate $(stat -c %s "$TWGATE_STORE"/e2e/*.data) bytes" "${e2e[@]}"
+  "stored: twgate $(stored "$TWGATE_STORE"/e2e) bytes" "${e2e[@]}"
 # A dump shaped like real tables (text, JSON, md5s; about 160 MB at the default): the
 # runbook's sample schema with BENCH_INCIDENTS rows.
 createdb app
@@ -110,7 +121,7 @@ run_set() {
   if [ -n "$have_restic" ]; then
     rm -rf "$work/restic"
     restic -q -r "$work/restic" init --repository-version 2 >/dev/null
-    results+=("$(measure "stock: restic backup --stdin" "restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump < '$input'")")
+    results+=("$(RUNS=1 measure "stock: restic backup --stdin" "restic -q -r '$work/restic' backup --stdin --stdin-filename bench.dump < '$input'")")
     results+=("$(measure "twgate push zstd:3+age (vs restic)" "'$TWGATE' -q push bench-restic --encrypt age -r $recipient < '$input'")")
     restic_note="; restic repository $(du -sb "$work/restic" | cut -f1) bytes"
   fi
@@ -118,7 +129,7 @@ run_set() {
   results+=("$(measure "stock: rclone rcat (local file)" "rclone rcat '$work/rclone/raw' < '$input'")")
   results+=("$(measure "twgate push (no stages)" "'$TWGATE' -q push bench-raw --compress none < '$input'")")
   rm -rf "$work/rclone"
-  table "$label" "$size" "stored: twgate $(stat -c %s "$TWGATE_STORE"/bench/*.data), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stat -c %s "$TWGATE_STORE"/bench-zstd-pgp/*.data), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
+  table "$label" "$size" "stored: twgate $(stored "$TWGATE_STORE"/bench), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stored "$TWGATE_STORE"/bench-zstd-pgp), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
   [ -n "$have_restic" ] || echo "restic not installed: rows skipped"
   rm -f "$work/stock.zst.gpg"
 }
@@ -172,11 +183,11 @@ export -f repeat_dense
 export work long_bytes
 rm -rf "$TWGATE_STORE"
 results=()
-results+=("$(measure "stock: zstd -3 | age -r" "repeat_dense | zstd -3 -q -c | age -r $recipient > /dev/null")")
-results+=("$(measure "twgate push zstd:3+age" "repeat_dense | '$TWGATE' -q push long --encrypt age -r $recipient")")
+results+=("$(RUNS=1 measure "stock: zstd -3 | age -r" "repeat_dense | zstd -3 -q -c | age -r $recipient > /dev/null")")
+results+=("$(RUNS=1 measure "twgate push zstd:3+age" "repeat_dense | '$TWGATE' -q push long --encrypt age -r $recipient")")
 printf '\na %s GB stream (dense text repeated), default settings:\n\n' "$long_gb"
 printf '| %-34s | %8s | %9s | %10s |\n' "pipeline" "seconds" "MB/s" "peak RSS"
-for r in "${results[@]}" "$(measure "twgate pull zstd:3+age" "'$TWGATE' -q pull long -i '$work/key.txt' > /dev/null")"; do
+for r in "${results[@]}" "$(RUNS=1 measure "twgate pull zstd:3+age" "'$TWGATE' -q pull long -i '$work/key.txt' > /dev/null")"; do
   name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
   printf '| %-34s | %8s | %9s | %7s MiB |\n' "$name" "$secs" \
     "$(awk -v b="$long_bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / s }')" "$((rss / 1024))"
