@@ -570,6 +570,41 @@ fn openpgp_certificate_both_ways() {
 /// two instances, one zstd frame each: the stored object is one standard zstd stream of
 /// several frames, in order, which stock `zstd -d` reads, and a pull cut at frame
 /// boundaries (also on two instances) or on one instance gives the input back.
+/// How many frames stock `zstd -l` counts in a stored object.
+fn zstd_frames(stored: &Path) -> usize {
+    let listing = String::from_utf8(tool("zstd", &["-l", stored.to_str().unwrap()], b"")).unwrap();
+    listing
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected `zstd -l` output: {listing}"))
+}
+
+/// By default a push cuts zstd's input into frames, one per 8 MiB block, from 2 cores up;
+/// but zstd's strongest levels keep 8 MiB of history, and frames would cost them several
+/// percent of size, so they write one frame.
+#[test]
+fn strongest_zstd_levels_write_one_frame() {
+    let env = TestEnv::new();
+    let data = sample(9 << 20, 32);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (level, frames) in [("3", if cores >= 2 { 2 } else { 1 }), ("17", 1)] {
+        let id = env.push(
+            &format!("level{level}"),
+            &data,
+            &["--compress", &format!("zstd:{level}")],
+        );
+        let stored = env.data_file(&format!("level{level}"), &id);
+        assert_eq!(
+            zstd_frames(&stored),
+            frames,
+            "level {level} on {cores} cores"
+        );
+        assert!(tool("zstd", &["-d", "-c", stored.to_str().unwrap()], b"") == data);
+    }
+}
+
 #[test]
 fn parallel_zstd_frames_are_one_standard_stream() {
     let env = TestEnv::new();
@@ -593,14 +628,7 @@ fn parallel_zstd_frames_are_one_standard_stream() {
         decoded == data,
         "stock zstd -d must give back the input, in order"
     );
-    let listing = String::from_utf8(tool("zstd", &["-l", stored.to_str().unwrap()], b"")).unwrap();
-    let frames: usize = listing
-        .lines()
-        .nth(1)
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected `zstd -l` output: {listing}"));
-    assert_eq!(frames, 4, "{listing}");
+    assert_eq!(zstd_frames(&stored), 4);
     for n in ["1", "2", "3"] {
         let out = run_with(threads(n).args(["pull", "db"]), b"");
         assert!(
