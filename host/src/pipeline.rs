@@ -85,8 +85,8 @@ pub fn frame_instances(direction: crate::runtime::Direction, zstd_level: i32) ->
 /// The first zstd level whose window (8 MiB) is as large as a [`FRAME_BLOCK`].
 pub const ZSTD_FULL_WINDOW_LEVEL: i32 = 17;
 
-/// The `level` a zstd stage was opened with (the plugin refuses anything unparsable, so
-/// the default stands in for a missing one).
+/// The `level` a zstd stage was opened with. The plugin refuses anything unparsable, so a
+/// missing one is the plugin's default, 3 (as for the `zstd` tool).
 fn zstd_level(params: &[(String, Vec<u8>)]) -> i32 {
     params
         .iter()

@@ -107,7 +107,7 @@ impl Codec {
                 flush_needed: false,
             },
             level,
-            scratch: vec![0; SCRATCH],
+            scratch: Vec::new(), // decoding writes into the vectors it returns
         })
     }
 
@@ -164,6 +164,11 @@ impl Codec {
         else {
             return Ok(Vec::new());
         };
+        if *pos == pending.len() && !*flush_needed {
+            pending.clear();
+            *pos = 0;
+            return Ok(Vec::new());
+        }
         // zstd decodes straight into the returned vector, which is sized once for a
         // capped call: no copy through a scratch buffer, no regrowth.
         let mut out = Vec::with_capacity(cap.min(OUTPUT_CAP) + SCRATCH);
@@ -263,16 +268,19 @@ mod tests {
 
     #[test]
     fn round_trips_many_sizes() {
-        let data: Vec<u8> = (0..1_000_000u32)
+        let data: Vec<u8> = (0..1_300_000u32)
             .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
             .collect();
-        // 262144 decodes to exactly two scratch buffers: the frame ends on a full buffer.
+        // OUTPUT_CAP + SCRATCH is exactly the room of one decoding call: the frame ends on
+        // a full output, and the next call must still flush.
         for (len, chunk) in [
             (0, 1),
             (1, 1),
             (65536, 65536),
             (262144, 262144),
-            (1_000_000, 7777),
+            (OUTPUT_CAP + SCRATCH, OUTPUT_CAP + SCRATCH),
+            (OUTPUT_CAP + SCRATCH + 1, 1 << 20),
+            (1_300_000, 7777),
         ] {
             assert_eq!(roundtrip(&data[..len], chunk), &data[..len]);
         }
