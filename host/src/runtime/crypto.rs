@@ -9,10 +9,13 @@
 //! milliseconds, not the epoch deadline) and at most [`MAX_RESOURCES`] live keys, ciphers
 //! and hashers per instance. Key material is wiped when its resource is dropped (ring wipes
 //! its own key schedules; the CFB state is zeroized by the `aes` crate's `zeroize` feature).
+//! A SHA-1 hasher fed in bulk runs on a thread of its own (`sha1_thread`), at most
+//! [`MAX_HASH_THREADS`] per instance, each holding at most two calls' bytes.
 
 use super::bindings::crypto::{Aead, Cfb, Hasher, Host, HostAead, HostCfb, HostHasher};
 use super::bindings::crypto::{AeadAlgorithm, BlockCipher, CryptoError, HashAlgorithm};
 use super::cfb::CfbDecryptor;
+use super::sha1_thread::Sha1Thread;
 use super::StageState;
 use aes::cipher::{consts::U16, BlockEncrypt, BlockSizeUser, InvalidLength, KeyInit, KeyIvInit};
 use std::collections::HashMap;
@@ -22,6 +25,11 @@ use wasmtime::component::Resource;
 pub const MAX_CALL_BYTES: usize = 16 << 20;
 /// Most crypto resources one plugin instance may hold at once.
 pub const MAX_RESOURCES: usize = 64;
+/// A SHA-1 hasher moves to a thread of its own (see `sha1_thread`) with its first update of
+/// at least this many bytes: bulk hashing, not a key derivation's few bytes.
+const BULK_HASH_BYTES: usize = 64 << 10;
+/// Most SHA-1 threads one instance may have at once: an OpenPGP stream needs one.
+pub const MAX_HASH_THREADS: usize = 2;
 
 /// An AEAD key, as the plugin's `aead` resource.
 pub struct AeadKey {
@@ -43,6 +51,8 @@ pub enum CfbStream {
 /// third as fast, and it bounded OpenPGP's MDC); SHA-256/512 are ring's.
 pub enum HashState {
     Sha1(sha1::Sha1),
+    /// SHA-1 after its first bulk update, hashed beside the stage's thread.
+    Sha1Thread(Sha1Thread),
     Ring {
         algorithm: &'static ring::digest::Algorithm,
         context: ring::digest::Context,
@@ -56,6 +66,7 @@ pub struct Resources {
     aeads: HashMap<u32, AeadKey>,
     cfbs: HashMap<u32, CfbStream>,
     hashers: HashMap<u32, HashState>,
+    hash_threads: usize,
 }
 
 impl Resources {
@@ -254,8 +265,20 @@ impl HostCfb for StageState {
 impl HostHasher for StageState {
     fn update(&mut self, this: Resource<Hasher>, data: Vec<u8>) -> Result<(), CryptoError> {
         check_len(&data)?;
-        match self.crypto.hashers.get_mut(&this.rep()).ok_or_else(gone)? {
+        let crypto = &mut self.crypto;
+        let state = crypto.hashers.get_mut(&this.rep()).ok_or_else(gone)?;
+        match state {
+            HashState::Sha1(h)
+                if data.len() >= BULK_HASH_BYTES && crypto.hash_threads < MAX_HASH_THREADS =>
+            {
+                let thread = Sha1Thread::spawn(std::mem::take(h))
+                    .map_err(|e| invalid(format!("could not start a hashing thread: {e}")))?;
+                thread.update(data);
+                *state = HashState::Sha1Thread(thread);
+                crypto.hash_threads += 1;
+            }
             HashState::Sha1(h) => sha1::Digest::update(h, &data),
+            HashState::Sha1Thread(thread) => thread.update(data),
             HashState::Ring { context, .. } => context.update(&data),
         }
         Ok(())
@@ -265,6 +288,7 @@ impl HostHasher for StageState {
         match self.crypto.hashers.get_mut(&this.rep()) {
             None => Vec::new(),
             Some(HashState::Sha1(h)) => sha1::Digest::finalize_reset(h).to_vec(),
+            Some(HashState::Sha1Thread(thread)) => thread.finish(),
             Some(HashState::Ring { algorithm, context }) => {
                 let done = std::mem::replace(context, ring::digest::Context::new(algorithm));
                 done.finish().as_ref().to_vec()
@@ -273,7 +297,9 @@ impl HostHasher for StageState {
     }
 
     fn drop(&mut self, this: Resource<Hasher>) -> wasmtime::Result<()> {
-        self.crypto.hashers.remove(&this.rep());
+        if let Some(HashState::Sha1Thread(_)) = self.crypto.hashers.remove(&this.rep()) {
+            self.crypto.hash_threads -= 1;
+        }
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod destination;
 mod http;
 pub mod inspect;
 mod sandbox;
+mod sha1_thread;
 mod stage;
 
 pub use bindings::{Direction, ObjectEntry, PluginInfo};
