@@ -77,12 +77,15 @@ fn main() {
     for (dir, _) in &selected {
         cargo.args(["-p", &format!("twgate-plugin-{dir}")]);
     }
-    // The outer build's flags are for the host target, not for wasm.
+    // The outer build's flags are for the host target, not for wasm; and `cargo clippy`'s
+    // wrapper would compile the plugins through clippy-driver, with other bytes (and so
+    // other sha256s) than a plain build.
     for key in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
     ] {
         cargo.env_remove(key);
     }
