@@ -271,11 +271,15 @@ impl HostHasher for StageState {
             HashState::Sha1(h)
                 if data.len() >= BULK_HASH_BYTES && crypto.hash_threads < MAX_HASH_THREADS =>
             {
-                let thread = Sha1Thread::spawn(std::mem::take(h))
-                    .map_err(|e| invalid(format!("could not start a hashing thread: {e}")))?;
-                thread.update(data);
-                *state = HashState::Sha1Thread(thread);
-                crypto.hash_threads += 1;
+                match Sha1Thread::spawn(h.clone()) {
+                    Ok(thread) => {
+                        thread.update(data);
+                        *state = HashState::Sha1Thread(thread);
+                        crypto.hash_threads += 1;
+                    }
+                    // No thread to be had: the state is still here, so hash on this one.
+                    Err(_) => sha1::Digest::update(h, &data),
+                }
             }
             HashState::Sha1(h) => sha1::Digest::update(h, &data),
             HashState::Sha1Thread(thread) => thread.update(data),
