@@ -7,7 +7,7 @@
 
 use crate::builtin::{self, Builtin};
 use crate::config::CustomPlugin;
-use crate::runtime::{GrantError, Limits, Sandbox};
+use crate::runtime::{GrantError, Limits, Sandbox, TimeBound};
 use sha2::Digest;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub struct Plugin {
     pub origin: Origin,
     /// Limits that replace the runtime's defaults for this plugin.
     pub limits: Option<Limits>,
+    /// How a call past its time limit is stopped: the built-ins run without interruption
+    /// checks (see `runtime::watchdog`).
+    pub time_bound: TimeBound,
     /// What it may touch; nothing for a built-in plugin.
     pub sandbox: Arc<Sandbox>,
     /// `params` from its config: given to every stream (or connection) before any other.
@@ -47,6 +50,7 @@ impl Plugin {
             bytes: Cow::Borrowed(plugin.bytes),
             origin: Origin::Builtin,
             limits: None,
+            time_bound: TimeBound::EndProcess,
             sandbox: Arc::new(Sandbox::none(plugin.name)),
             params: Vec::new(),
             secret_refs: BTreeMap::new(),
@@ -67,6 +71,7 @@ impl Plugin {
             bytes: Cow::Owned(bytes),
             origin: Origin::File(path.to_path_buf()),
             limits: None,
+            time_bound: TimeBound::Interrupt,
             params: Vec::new(),
             secret_refs: BTreeMap::new(),
         })
@@ -213,6 +218,10 @@ impl Catalog {
             bytes: Cow::Owned(bytes),
             origin: Origin::File(config.path.clone()),
             limits: Some(limits),
+            time_bound: match config.interruptible {
+                Some(false) => TimeBound::EndProcess,
+                _ => TimeBound::Interrupt,
+            },
             sandbox: Arc::new(sandbox),
             params: config
                 .params

@@ -11,10 +11,15 @@ fn file_sha256(path: &Path) -> String {
 
 /// A test environment with the hostile plugin configured under tight limits.
 fn hostile_env() -> TestEnv {
+    hostile_env_with("")
+}
+
+/// As `hostile_env`, with `extra` added to the plugin's config.
+fn hostile_env_with(extra: &str) -> TestEnv {
     let mut env = TestEnv::new();
     let wasm = hostile_wasm();
     env.config(&format!(
-        "[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nmemory_mib = 64\ntimeout_secs = 2\nmax_output_mib = 8\n",
+        "[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nmemory_mib = 64\ntimeout_secs = 2\nmax_output_mib = 8\n{extra}",
         wasm.display(),
         file_sha256(wasm)
     ));
@@ -49,6 +54,60 @@ fn push_is_stopped(mode: &str, input: &[u8], needle: &str) {
 #[test]
 fn an_infinite_loop_is_stopped_by_the_deadline() {
     push_is_stopped("loop", &sample(1000, 1), "ran longer than 2 s");
+}
+
+/// The deadline holds on the way back too (the epoch ticker once stopped with the
+/// runtime, before the pull's stages ran, and a spinning restore spun forever).
+#[test]
+fn an_infinite_loop_on_pull_is_stopped_by_the_deadline() {
+    // A custom stage decodes with its config's params (not the recorded ones).
+    let env = hostile_env_with("params = { mode = \"loop-on-pull\" }\n");
+    let id = env.push("db", &sample(1000, 4), &["--transform", "hostile"]);
+    let out = env.run(&["pull", &format!("db@{id}")], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_one_line_error(&stderr, "plugin hostile ran longer than 2 s");
+    assert!(out.stdout.is_empty(), "nothing may be restored");
+}
+
+/// Without interruption checks (as the built-ins run) the call cannot be stopped alone:
+/// the watchdog ends twgate, with the same line, and no backup becomes visible.
+#[test]
+fn an_uninterruptible_infinite_loop_ends_twgate() {
+    let env = hostile_env_with("interruptible = false\n");
+    let started = std::time::Instant::now();
+    let out = env.run(
+        &["push", "db", "--transform", "hostile:mode=loop"],
+        &sample(1000, 1),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_one_line_error(&stderr, "plugin hostile ran longer than 2 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(env.backup_ids(None).is_empty());
+}
+
+/// `wal fetch` through a plugin that overruns without interruption checks exits 126, so
+/// PostgreSQL stops recovery instead of taking the segment for missing and ending it early.
+#[test]
+fn an_uninterruptible_overrun_in_wal_fetch_stops_recovery() {
+    let mut env = TestEnv::new();
+    let wasm = hostile_wasm();
+    env.config(&format!(
+        "transforms = [\"hostile\"]\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\ntimeout_secs = 1\ninterruptible = false\nparams = {{ mode = \"loop-on-pull\" }}\n",
+        wasm.display(),
+        file_sha256(wasm)
+    ));
+    let segment = "000000010000000000000001";
+    let wal = env.path(segment);
+    std::fs::write(&wal, sample(1 << 20, 3)).unwrap();
+    env.ok(&["wal", "push", wal.to_str().unwrap()], b"");
+    let restored = env.path("restored");
+    let out = env.run(&["wal", "fetch", segment, restored.to_str().unwrap()], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(126), "{stderr}");
+    assert_one_line_error(&stderr, "plugin hostile ran longer than 1 s");
+    assert!(!restored.exists(), "no WAL file may appear");
 }
 
 #[test]

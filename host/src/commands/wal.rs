@@ -25,10 +25,13 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// What `Abort` exits with: PostgreSQL stops recovery on a status above 125.
+    const ABORT_CODE: u8 = 126;
+
     pub fn code(&self) -> u8 {
         match self {
             Exit::NotInArchive { .. } => 1,
-            Exit::Abort(_) => 126,
+            Exit::Abort(_) => Exit::ABORT_CODE,
         }
     }
 }
@@ -41,12 +44,16 @@ pub async fn wal(ctx: &Context, command: WalCommand) -> Result<()> {
             dest,
             archive,
             keys,
-        } => fetch_wal(ctx, &segment, &dest, archive, keys)
-            .await
-            .map_err(|e| match e.downcast::<Exit>() {
-                Ok(exit) => exit.into(),
-                Err(other) => Exit::Abort(other).into(),
-            }),
+        } => {
+            // A plugin that overruns its time limit must stop recovery too.
+            crate::runtime::set_timeout_exit_code(Exit::ABORT_CODE);
+            fetch_wal(ctx, &segment, &dest, archive, keys)
+                .await
+                .map_err(|e| match e.downcast::<Exit>() {
+                    Ok(exit) => exit.into(),
+                    Err(other) => Exit::Abort(other).into(),
+                })
+        }
     }
 }
 

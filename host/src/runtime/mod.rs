@@ -1,10 +1,11 @@
-//! The plugin runtime: one wasmtime `Engine`, compiled components cached on disk, and a
-//! sandboxed `Store` per stage and stream.
+//! The plugin runtime: two wasmtime engines (one compiling interruption checks into
+//! plugins, one not: see `watchdog`), compiled components cached on disk, and a sandboxed
+//! `Store` per stage and stream.
 //!
 //! **Invariant:** a plugin gets no capability unless its configuration grants it (see
 //! `sandbox`): no files, no environment, no arguments, no network, no stdio. It gets
 //! randomness (encryption needs it) and clocks. Every call into a plugin is bounded by a
-//! memory limit and an epoch deadline.
+//! memory limit and a time limit (an epoch deadline, or the watchdog).
 
 mod bindings;
 mod cache;
@@ -16,17 +17,18 @@ pub mod inspect;
 mod sandbox;
 mod sha1_thread;
 mod stage;
+mod watchdog;
 
 pub use bindings::{Direction, ObjectEntry, PluginInfo};
 pub use destination::{Destination, DownloadHandle, UploadHandle};
 pub use http::HttpPolicy;
 pub use sandbox::{GrantError, Sandbox};
 pub use stage::{Stage, StageError};
+pub use watchdog::{set_exit_code as set_timeout_exit_code, TimeBound};
 
 use crate::plugin::Plugin;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker, ResourceTable};
@@ -86,6 +88,10 @@ pub(crate) struct StageState {
     hooks: http::HttpHooks,
     limiter: stage::MemoryLimiter,
     crypto: crypto::Resources,
+    /// The watchdog's view of this instance, when no epoch deadline bounds it.
+    clock: Option<Arc<watchdog::CallClock>>,
+    /// Keeps the ticker (epoch and watchdog) running while this instance lives.
+    _ticking: Arc<Ticking>,
 }
 
 impl WasiHttpView for StageState {
@@ -115,21 +121,19 @@ struct Loaded {
     sha256: String,
 }
 
-/// The engine, linker and compiled plugins, shared by every stage of a process.
-pub struct Runtime {
+/// One engine and the linker over it.
+struct Lane {
     engine: Engine,
     linker: Linker<StageState>,
-    limits: Limits,
-    cache_dir: Option<PathBuf>,
-    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
-    ticker_stop: Arc<AtomicBool>,
 }
 
-impl Runtime {
-    /// Builds the engine. `cache_dir` holds compiled components; `None` disables caching.
-    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
+impl Lane {
+    /// An engine that compiles epoch checks into plugins when `bound` asks for them.
+    fn new(bound: TimeBound) -> Result<Lane, RuntimeError> {
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(bound == TimeBound::Interrupt);
         if std::env::var_os("TWGATE_PERFMAP").is_some() {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
@@ -146,39 +150,84 @@ impl Runtime {
             |state| state,
         )
         .map_err(RuntimeError::Engine)?;
+        Ok(Lane { engine, linker })
+    }
+}
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        let (ticking_engine, stop) = (engine.clone(), ticker_stop.clone());
+/// The engines, linkers and compiled plugins, shared by every stage of a process.
+pub struct Runtime {
+    /// For plugins bound by [`TimeBound::Interrupt`].
+    interrupting: Lane,
+    /// For plugins bound by [`TimeBound::EndProcess`].
+    unchecked: Lane,
+    watchdog: Arc<watchdog::Watchdog>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<HashMap<(String, TimeBound), Arc<Loaded>>>,
+    /// Keeps the ticker running; every store holds a clone, so the ticker lives on while
+    /// stages do, even after the runtime is dropped.
+    ticking: Arc<Ticking>,
+}
+
+/// The ticker's lifetime token: it stops once no runtime or store holds one.
+struct Ticking;
+
+impl Runtime {
+    /// Builds the engine. `cache_dir` holds compiled components; `None` disables caching.
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
+        let (interrupting, unchecked) = (
+            Lane::new(TimeBound::Interrupt)?,
+            Lane::new(TimeBound::EndProcess)?,
+        );
+        let watchdog = Arc::new(watchdog::Watchdog::default());
+        let ticking = Arc::new(Ticking);
+        let (ticking_engine, dog, stop) = (
+            interrupting.engine.clone(),
+            watchdog.clone(),
+            Arc::downgrade(&ticking),
+        );
         std::thread::Builder::new()
             .name("twgate-epoch".into())
             .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                while stop.strong_count() > 0 {
                     std::thread::sleep(EPOCH_TICK);
                     ticking_engine.increment_epoch();
+                    dog.check();
                 }
             })
             .map_err(|e| RuntimeError::Engine(e.into()))?;
         Ok(Runtime {
-            engine,
-            linker,
+            interrupting,
+            unchecked,
+            watchdog,
             limits,
             cache_dir,
             loaded: Mutex::default(),
-            ticker_stop,
+            ticking,
         })
+    }
+
+    /// The engine and linker `plugin` runs on.
+    fn lane(&self, plugin: &Plugin) -> &Lane {
+        match plugin.time_bound {
+            TimeBound::Interrupt => &self.interrupting,
+            TimeBound::EndProcess => &self.unchecked,
+        }
     }
 
     /// Compiles (or loads from the cache) a plugin, once per process.
     fn load(&self, plugin: &Plugin) -> Result<Arc<Loaded>, RuntimeError> {
-        if let Some(loaded) = self.loaded.lock().unwrap().get(&plugin.sha256) {
+        let key = (plugin.sha256.clone(), plugin.time_bound);
+        if let Some(loaded) = self.loaded.lock().unwrap().get(&key) {
             return Ok(loaded.clone());
         }
+        let lane = self.lane(plugin);
         let component = self.compile(plugin)?;
-        let shape = inspect::Shape::of(&self.engine, &component);
-        let pre = self.linker.instantiate_pre(&component).map_err(|source| {
+        let shape = inspect::Shape::of(&lane.engine, &component);
+        let pre = lane.linker.instantiate_pre(&component).map_err(|source| {
             RuntimeError::Instantiate {
                 plugin: plugin.name.clone(),
-                source: inspect::explain_link_error(&self.engine, &component, source),
+                source: inspect::explain_link_error(&lane.engine, &component, source),
             }
         })?;
         let loaded = Arc::new(Loaded {
@@ -187,10 +236,7 @@ impl Runtime {
             name: plugin.name.clone(),
             sha256: plugin.sha256.clone(),
         });
-        self.loaded
-            .lock()
-            .unwrap()
-            .insert(plugin.sha256.clone(), loaded.clone());
+        self.loaded.lock().unwrap().insert(key, loaded.clone());
         Ok(loaded)
     }
 
@@ -200,7 +246,8 @@ impl Runtime {
             Ok(loaded) => Ok(loaded.shape.clone()),
             // Not linkable here, but its type can still be read.
             Err(RuntimeError::Instantiate { .. }) => {
-                Ok(inspect::Shape::of(&self.engine, &self.compile(plugin)?))
+                let component = self.compile(plugin)?;
+                Ok(inspect::Shape::of(&self.lane(plugin).engine, &component))
             }
             Err(e) => Err(e),
         }
@@ -209,7 +256,7 @@ impl Runtime {
     /// The compiled component, from the disk cache when possible.
     fn compile(&self, plugin: &Plugin) -> Result<wasmtime::component::Component, RuntimeError> {
         cache::load_or_compile(
-            &self.engine,
+            &self.lane(plugin).engine,
             self.cache_dir.as_deref(),
             &plugin.name,
             &plugin.sha256,
@@ -302,8 +349,11 @@ impl Runtime {
             hooks: http::HttpHooks::new(plugin.sandbox.http.clone()),
             limiter: stage::MemoryLimiter::new(limits.memory_bytes),
             crypto: crypto::Resources::default(),
+            clock: (plugin.time_bound == TimeBound::EndProcess)
+                .then(|| self.watchdog.clock(&plugin.name, limits.call_timeout)),
+            _ticking: self.ticking.clone(),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(&self.lane(plugin).engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         stage::set_deadline(&mut store, limits);
@@ -337,12 +387,6 @@ fn instantiate<B>(
             source,
         })
     })
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
 }
 
 /// The default place for compiled components: `$XDG_CACHE_HOME/twgate/components`.

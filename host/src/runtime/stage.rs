@@ -1,5 +1,6 @@
 //! One stream through one plugin instance: `push`, `finish`, `describe`, each call bounded
-//! by the instance's memory limit and epoch deadline, with errors that name the plugin.
+//! by the instance's memory limit and its time limit (epoch deadline or watchdog), with
+//! errors that name the plugin.
 //!
 //! **Invariant:** a `Stage` dropped without `finish` produced an incomplete stream; callers
 //! must treat that as failure (the pipeline does).
@@ -111,7 +112,12 @@ pub(crate) fn guarded<R>(
 ) -> Result<R, StageError> {
     set_deadline(store, limits);
     store.data().hooks.denials.lock().unwrap().clear();
-    off_async_workers(|| call(store)).map_err(|source| {
+    let clock = store.data().clock.clone();
+    let result = off_async_workers(|| {
+        let _running = clock.as_ref().map(|clock| clock.start());
+        call(store)
+    });
+    result.map_err(|source| {
         if let Some(denied) = take_denial(store, plugin) {
             return denied;
         }

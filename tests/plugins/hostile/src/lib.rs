@@ -1,5 +1,6 @@
 //! A transform plugin that misbehaves on purpose, chosen by its `mode` parameter:
 //! - `loop`: never returns from `push`;
+//! - `loop-on-pull`: passes bytes through on push, and never returns from `push` on pull;
 //! - `grow`: allocates without bound in `push`;
 //! - `trap`: passes `after` bytes (default 1 MiB) through, then traps;
 //! - `flood`: returns 32 MiB from one `push`;
@@ -52,7 +53,10 @@ impl Guest for Plugin {
                 .map(|p| String::from_utf8_lossy(&p.value).into_owned())
         };
         let after = get("after").and_then(|a| a.parse().ok()).unwrap_or(1 << 20);
-        let mode = get("mode").unwrap_or_default();
+        let mut mode = get("mode").unwrap_or_default();
+        if mode == "loop-on-pull" && matches!(direction, Direction::Inverse) {
+            mode = "loop".into();
+        }
         if mode == "http" && matches!(direction, Direction::Forward) {
             http_get(&get("url").unwrap_or_default()).map_err(PluginError::Internal)?;
         }
