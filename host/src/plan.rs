@@ -7,7 +7,7 @@
 use crate::cli::EncryptWith;
 use crate::config::Config;
 use crate::manifest::StageRecord;
-use crate::plugin::{Catalog, CatalogError, Plugin};
+use crate::plugin::{Catalog, CatalogError, Origin, Plugin};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -240,7 +240,7 @@ pub fn inverse_stages(
         .rev()
         .map(|record| {
             let mut stage = spec(catalog, &record.plugin, Vec::new())?;
-            let builtin_reads_it = matches!(stage.plugin.origin, crate::plugin::Origin::Builtin)
+            let builtin_reads_it = matches!(stage.plugin.origin, Origin::Builtin)
                 && crate::builtin::reads_output_of(&record.plugin, &record.sha256);
             if stage.plugin.sha256 != record.sha256 && !allow_plugin_change && !builtin_reads_it {
                 return Err(PlanError::PluginChanged {
@@ -251,6 +251,14 @@ pub fn inverse_stages(
             }
             if KEYED_PLUGINS.contains(&record.plugin.as_str()) {
                 stage.secrets = secrets.to_vec();
+            }
+            if record.plugin == "zstd" && matches!(stage.plugin.origin, Origin::Builtin) {
+                // Every decode checks the BLAKE3 (or SHA-256) of all restored bytes against
+                // the manifest (`commands::pull::decode`), so zstd's own per-frame XXH64 is
+                // the same check done twice, and 10–15% of a pull.
+                stage
+                    .params
+                    .push(("frame-checksums".into(), b"ignore".to_vec()));
             }
             // A custom stage decodes with its config's params and secrets only: the
             // recorded settings are for people, and the plugin reads its own header.

@@ -5,7 +5,7 @@
 //! stream.
 
 use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
-use zstd::zstd_safe::CParameter;
+use zstd::zstd_safe::{CParameter, DParameter};
 
 /// The default level, as for the `zstd` command line tool.
 pub const DEFAULT_LEVEL: i32 = 3;
@@ -73,6 +73,37 @@ fn parse_level(params: &[(String, Vec<u8>)]) -> Result<i32, Error> {
     Ok(level)
 }
 
+/// The decompressor's parameter saying whether to check the frames' own checksums.
+///
+/// `verify` (the default) checks each frame's XXH64 at its end. `ignore` skips that: for a
+/// host that checks a stronger hash of the whole output anyway (twgate's pull checks the
+/// BLAKE3 of every restored byte against the manifest), the XXH64 is 10–15% of a pull
+/// done twice.
+pub const CHECKSUMS: &str = "frame-checksums";
+
+/// Whether the frames' checksums are to be checked (see [`CHECKSUMS`]).
+fn frame_checksums(params: &[(String, Vec<u8>)]) -> Result<bool, Error> {
+    let mut check = true;
+    for (key, value) in params.iter().filter(|(key, _)| key == CHECKSUMS) {
+        check = match value.as_slice() {
+            b"verify" => true,
+            b"ignore" => false,
+            other => {
+                return Err(Error::BadConfig(format!(
+                    "zstd {CHECKSUMS} '{}' is not valid: use verify or ignore",
+                    String::from_utf8_lossy(other)
+                )))
+            }
+        };
+    }
+    Ok(check)
+}
+
+/// `params` without the entries named `key`.
+fn without(params: &[(String, Vec<u8>)], key: &str) -> Vec<(String, Vec<u8>)> {
+    params.iter().filter(|(k, _)| k != key).cloned().collect()
+}
+
 fn internal(e: std::io::Error) -> Error {
     Error::Corrupt(format!("zstd: {e}"))
 }
@@ -95,8 +126,13 @@ impl Codec {
     /// A decompressor for one or more concatenated zstd frames.
     pub fn decompressor(params: &[(String, Vec<u8>)]) -> Result<Codec, Error> {
         // The level recorded in a manifest is accepted and ignored on the way back.
-        let level = parse_level(params)?;
-        let decoder = Decoder::new().map_err(|e| Error::BadConfig(e.to_string()))?;
+        let level = parse_level(&without(params, CHECKSUMS))?;
+        let mut decoder = Decoder::new().map_err(|e| Error::BadConfig(e.to_string()))?;
+        if !frame_checksums(params)? {
+            decoder
+                .set_parameter(DParameter::ForceIgnoreChecksum(true))
+                .map_err(|e| Error::BadConfig(e.to_string()))?;
+        }
         Ok(Codec {
             mode: Mode::Decompress {
                 decoder,
@@ -315,6 +351,54 @@ mod tests {
         let mut d = Codec::decompressor(&[]).unwrap();
         d.push(&packed[..packed.len() - 3]).unwrap();
         assert!(matches!(d.finish(), Err(Error::Corrupt(_))));
+    }
+
+    /// A frame whose stored checksum is wrong, the rest intact.
+    fn with_bad_checksum(data: &[u8]) -> Vec<u8> {
+        let mut c = Codec::compressor(&[]).unwrap();
+        let mut packed = c.push(data).unwrap();
+        packed.extend(c.finish().unwrap());
+        let last = packed.len() - 1;
+        packed[last] ^= 1;
+        packed
+    }
+
+    fn decode_all(params: &[(String, Vec<u8>)], packed: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut d = Codec::decompressor(params)?;
+        let mut plain = d.push(packed)?;
+        loop {
+            let more = d.drain()?;
+            if more.is_empty() {
+                break;
+            }
+            plain.extend(more);
+        }
+        plain.extend(d.finish()?);
+        Ok(plain)
+    }
+
+    #[test]
+    fn frame_checksums_are_checked_unless_the_host_says_it_checks() {
+        let data = vec![42u8; 300_000];
+        let packed = with_bad_checksum(&data);
+        assert!(matches!(decode_all(&[], &packed), Err(Error::Corrupt(_))));
+        let verify = [(CHECKSUMS.to_string(), b"verify".to_vec())];
+        assert!(matches!(
+            decode_all(&verify, &packed),
+            Err(Error::Corrupt(_))
+        ));
+        let ignore = [(CHECKSUMS.to_string(), b"ignore".to_vec())];
+        assert_eq!(decode_all(&ignore, &packed).unwrap(), data);
+        let odd = [(CHECKSUMS.to_string(), b"sometimes".to_vec())];
+        assert!(matches!(
+            Codec::decompressor(&odd),
+            Err(Error::BadConfig(_))
+        ));
+        // A compressor always writes them: the key is not one of its settings.
+        assert!(matches!(
+            Codec::compressor(&ignore),
+            Err(Error::BadConfig(_))
+        ));
     }
 
     #[test]
