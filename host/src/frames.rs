@@ -17,7 +17,7 @@
 //! cut (one huge frame, or bytes that are not zstd) simply stays one block, on one
 //! instance, streaming through.
 
-use crate::pipeline::{Msg, PipelineError, CHUNK_SIZE, FRAME_BLOCK};
+use crate::pipeline::{Gather, Msg, PipelineError, CHUNK_SIZE, FRAME_BLOCK};
 use crate::runtime::{Direction, Stage};
 use bytes::Bytes;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -162,15 +162,22 @@ fn worker(
     out: SyncSender<Part>,
 ) -> (Stage, Result<(), PipelineError>) {
     let mut started = false;
+    let mut gather = Gather::default();
     loop {
         let result = match work.recv() {
             Ok(Part::Piece(piece)) => {
                 started = true;
-                output(&mut stage, &out, |s| s.push(&piece))
+                output(&mut stage, &out, &mut gather, |s| s.push(&piece))
             }
             Ok(Part::EndBlock) => {
                 started = false;
-                output(&mut stage, &out, Stage::finish)
+                output(&mut stage, &out, &mut gather, Stage::finish)
+                    .and_then(|()| match gather.flush() {
+                        Some(rest) => out
+                            .send(Part::Piece(rest))
+                            .map_err(|_| PipelineError::Cancelled),
+                        None => Ok(()),
+                    })
                     .and_then(|()| stage.restart().map_err(PipelineError::from))
                     .and_then(|()| {
                         out.send(Part::EndBlock)
@@ -188,18 +195,20 @@ fn worker(
     }
 }
 
-/// One call that returns output, then `drain` until empty, each piece sent on.
+/// One call that returns output, then `drain` until empty, each piece sent on (small ones
+/// gathered in `gather`).
 fn output(
     stage: &mut Stage,
     out: &SyncSender<Part>,
+    gather: &mut Gather,
     call: impl FnOnce(&mut Stage) -> Result<Vec<u8>, crate::runtime::StageError>,
 ) -> Result<(), PipelineError> {
     let mut piece = call(stage)?;
     loop {
-        if !piece.is_empty() {
-            out.send(Part::Piece(Bytes::from(piece)))
-                .map_err(|_| PipelineError::Cancelled)?;
-        }
+        gather.add(piece, |bytes| {
+            out.send(Part::Piece(bytes))
+                .map_err(|_| PipelineError::Cancelled)
+        })?;
         piece = stage.drain()?;
         if piece.is_empty() {
             return Ok(());

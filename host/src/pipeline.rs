@@ -2,7 +2,9 @@
 //!
 //! Each stage runs on its own blocking thread (so stages use all cores), connected by
 //! channels of a few chunks each; a full channel blocks the producer, so memory stays
-//! constant whatever the stream's size. The source and sink are async; each end's checksum
+//! constant whatever the stream's size. A stage's small outputs are gathered into pieces of
+//! at least 64 KiB first ([`Gather`]), so a very compressible stream does not cost a
+//! message per kilobyte. The source and sink are async; each end's checksum
 //! runs on a thread of its own, so hashing overlaps with the stages and the I/O.
 //!
 //! A [`Step::Frames`] step runs one stage on several instances at once: the input is cut
@@ -342,36 +344,89 @@ pub(crate) fn run_stage(
     rx: &mut mpsc::Receiver<Msg>,
     tx: &mpsc::Sender<Msg>,
 ) -> Result<(), PipelineError> {
-    let send = |data: Vec<u8>| -> Result<(), PipelineError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        tx.blocking_send(Msg::Data(Bytes::from(data)))
-            .map_err(|_| PipelineError::Cancelled)
-    };
-    let drain = |stage: &mut Stage| -> Result<(), PipelineError> {
-        loop {
-            let more = stage.drain()?;
-            if more.is_empty() {
-                return Ok(());
-            }
-            send(more)?;
-        }
+    let mut gather = Gather::default();
+    let mut send = |data: Vec<u8>| -> Result<(), PipelineError> {
+        gather.add(data, |piece| {
+            tx.blocking_send(Msg::Data(piece))
+                .map_err(|_| PipelineError::Cancelled)
+        })
     };
     loop {
         match rx.blocking_recv() {
             Some(Msg::Data(chunk)) => {
                 send(stage.push(&chunk)?)?;
-                drain(stage)?;
+                drain_into(stage, &mut send)?;
             }
             Some(Msg::End) => break,
             None => return Err(PipelineError::Cancelled),
         }
     }
     send(stage.finish()?)?;
-    drain(stage)?;
+    drain_into(stage, &mut send)?;
+    if let Some(rest) = gather.flush() {
+        tx.blocking_send(Msg::Data(rest))
+            .map_err(|_| PipelineError::Cancelled)?;
+    }
     tx.blocking_send(Msg::End)
         .map_err(|_| PipelineError::Cancelled)
+}
+
+/// Calls `drain` until it returns nothing, sending each piece.
+fn drain_into(
+    stage: &mut Stage,
+    send: &mut impl FnMut(Vec<u8>) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    loop {
+        let more = stage.drain()?;
+        if more.is_empty() {
+            return Ok(());
+        }
+        send(more)?;
+    }
+}
+
+/// Outputs smaller than this are gathered before they are passed on.
+const MIN_PIECE: usize = 64 << 10;
+
+/// Gathers a stage's small outputs into pieces of at least [`MIN_PIECE`] bytes. A very
+/// compressible stream gives one output of a kilobyte or so per 128 KiB zstd block; passed
+/// on one by one, each cost every later part of the pipeline a message, a wakeup, a hash
+/// update and a write (a zstd-only push of the pgbench dump: 33 000 context switches, 0.80 s
+/// of CPU, against 15 000 and 0.65 s with age after zstd, which gathers into 64 KiB chunks).
+/// Large outputs pass through uncopied.
+#[derive(Default)]
+pub(crate) struct Gather {
+    held: Vec<u8>,
+}
+
+impl Gather {
+    /// Takes `data`, and sends on through `send` what is ready: `data` itself when large,
+    /// else the gathered bytes once there are enough.
+    pub(crate) fn add<E>(
+        &mut self,
+        data: Vec<u8>,
+        mut send: impl FnMut(Bytes) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if data.len() >= MIN_PIECE {
+            if let Some(held) = self.flush() {
+                send(held)?;
+            }
+            return send(Bytes::from(data));
+        }
+        if self.held.capacity() == 0 {
+            self.held.reserve(2 * MIN_PIECE);
+        }
+        self.held.extend_from_slice(&data);
+        match self.held.len() >= MIN_PIECE {
+            true => send(Bytes::from(std::mem::take(&mut self.held))),
+            false => Ok(()),
+        }
+    }
+
+    /// The bytes still held, if any: at the end of a stream or of a block.
+    pub(crate) fn flush(&mut self) -> Option<Bytes> {
+        (!self.held.is_empty()).then(|| Bytes::from(std::mem::take(&mut self.held)))
+    }
 }
 
 /// Reads `reader` on a thread of its own, in chunks of [`CHUNK_SIZE`], for [`Source::Stream`].
@@ -424,4 +479,45 @@ async fn read_full(
         }
     }
     Ok(buf.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `sizes` (piece lengths, bytes numbered in order) through a `Gather`; returns
+    /// the lengths of what it sent, and checks that the bytes came out whole and in order.
+    fn gathered(sizes: &[usize]) -> Vec<usize> {
+        let mut gather = Gather::default();
+        let (mut sent, mut next) = (Vec::<Bytes>::new(), 0u32);
+        for &size in sizes {
+            let piece: Vec<u8> = (0..size).map(|i| (next + i as u32) as u8).collect();
+            next += size as u32;
+            gather
+                .add(piece, |b| {
+                    sent.push(b);
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+        }
+        sent.extend(gather.flush());
+        let all: Vec<u8> = sent.iter().flat_map(|b| b.iter().copied()).collect();
+        assert!(all.iter().enumerate().all(|(i, b)| *b == i as u8));
+        assert_eq!(all.len(), sizes.iter().sum::<usize>());
+        sent.iter().map(Bytes::len).collect()
+    }
+
+    #[test]
+    fn small_outputs_are_gathered_and_large_ones_pass() {
+        // A thousand 1.3 KB outputs (a 100:1 dump's zstd blocks) leave as 64 KiB pieces.
+        let small = gathered(&[1300; 1000]);
+        assert!(small[..small.len() - 1].iter().all(|&n| n >= MIN_PIECE));
+        assert!(small.len() <= 1300 * 1000 / MIN_PIECE + 1);
+        // Large outputs pass alone; what was held goes first.
+        assert_eq!(gathered(&[MIN_PIECE, 1 << 20]), vec![MIN_PIECE, 1 << 20]);
+        assert_eq!(gathered(&[10, 1 << 20, 5]), vec![10, 1 << 20, 5]);
+        // Nothing in, nothing out; empty outputs are no pieces.
+        assert!(gathered(&[]).is_empty());
+        assert!(gathered(&[0, 0]).is_empty());
+    }
 }
