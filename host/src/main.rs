@@ -30,10 +30,18 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// instead of 18 MiB for a loaded 2 GiB push, 200 MiB in a busy test run). Two arenas keep
 /// memory flat at no measurable cost: the stages exchange a few large buffers, not many
 /// small ones.
+///
+/// Those buffers (256 KiB chunks, outputs up to 1 MiB) come and go all the time. With
+/// glibc's sliding thresholds they were mapped and unmapped, or trimmed off the heap and
+/// faulted back in, zeroed by the kernel each time: 19 000 page faults and 10% of the CPU
+/// of a push of the 100:1 pgbench dump. Fixed thresholds keep them in the heap: 5 800
+/// faults, push 0.36 → 0.34 s, pull 0.16 → 0.15 s (best of five); peak RSS +1–2 MiB.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
     }
 }
