@@ -80,7 +80,6 @@ fn an_infinite_loop_on_pull_is_stopped_by_the_deadline() {
 #[test]
 fn an_uninterruptible_infinite_loop_ends_twgate() {
     let env = hostile_env_with("interruptible = false\n");
-    let started = std::time::Instant::now();
     let out = env.run(
         &["push", "db", "--transform", "hostile:mode=loop"],
         &sample(1000, 1),
@@ -88,7 +87,6 @@ fn an_uninterruptible_infinite_loop_ends_twgate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_one_line_error(&stderr, "plugin hostile ran longer than 2 s");
-    assert!(started.elapsed() < std::time::Duration::from_secs(60));
     assert!(env.backup_ids(None).is_empty());
 }
 

@@ -173,7 +173,7 @@ pub struct Runtime {
 struct Ticking;
 
 impl Runtime {
-    /// Builds the engine. `cache_dir` holds compiled components; `None` disables caching.
+    /// Builds the engines. `cache_dir` holds compiled components; `None` disables caching.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Runtime, RuntimeError> {
         let (interrupting, unchecked) = (
             Lane::new(TimeBound::Interrupt)?,
