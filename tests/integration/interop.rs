@@ -693,6 +693,18 @@ fn parallel_zstd_frames_are_one_standard_stream() {
         "stock zstd -d must give back the input, in order"
     );
     assert_eq!(zstd_frames(&stored), 4);
+    // The stored bytes depend on the input and the level only: frames are cut by content
+    // offset, never by timing or by how many instances ran.
+    for n in ["2", "3"] {
+        let out = run_with(threads(n).args(["push", "again"]), &data);
+        assert!(out.status.success());
+        let again = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(
+            std::fs::read(env.data_file("again", &again)).unwrap()
+                == std::fs::read(&stored).unwrap(),
+            "a push on {n} instances stored other bytes than the first"
+        );
+    }
     for n in ["1", "2", "3"] {
         let out = run_with(threads(n).args(["pull", "db"]), b"");
         assert!(
