@@ -163,21 +163,21 @@ fn worker(
 ) -> (Stage, Result<(), PipelineError>) {
     let mut started = false;
     let mut gather = Gather::default();
+    let mut send = |bytes: Bytes| {
+        out.send(Part::Piece(bytes))
+            .map_err(|_| PipelineError::Cancelled)
+    };
     loop {
         let result = match work.recv() {
             Ok(Part::Piece(piece)) => {
                 started = true;
-                output(&mut stage, &out, &mut gather, |s| s.push(&piece))
+                gather.pour(&mut stage, |s| s.push(&piece), &mut send)
             }
             Ok(Part::EndBlock) => {
                 started = false;
-                output(&mut stage, &out, &mut gather, Stage::finish)
-                    .and_then(|()| match gather.flush() {
-                        Some(rest) => out
-                            .send(Part::Piece(rest))
-                            .map_err(|_| PipelineError::Cancelled),
-                        None => Ok(()),
-                    })
+                gather
+                    .pour(&mut stage, Stage::finish, &mut send)
+                    .and_then(|()| gather.flush(&mut send))
                     .and_then(|()| stage.restart().map_err(PipelineError::from))
                     .and_then(|()| {
                         out.send(Part::EndBlock)
@@ -191,27 +191,6 @@ fn worker(
         if let Err(e) = result {
             // Dropping `out` mid-block tells the collector this block failed.
             return (stage, Err(e));
-        }
-    }
-}
-
-/// One call that returns output, then `drain` until empty, each piece sent on (small ones
-/// gathered in `gather`).
-fn output(
-    stage: &mut Stage,
-    out: &SyncSender<Part>,
-    gather: &mut Gather,
-    call: impl FnOnce(&mut Stage) -> Result<Vec<u8>, crate::runtime::StageError>,
-) -> Result<(), PipelineError> {
-    let mut piece = call(stage)?;
-    loop {
-        gather.add(piece, |bytes| {
-            out.send(Part::Piece(bytes))
-                .map_err(|_| PipelineError::Cancelled)
-        })?;
-        piece = stage.drain()?;
-        if piece.is_empty() {
-            return Ok(());
         }
     }
 }

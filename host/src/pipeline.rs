@@ -345,44 +345,21 @@ pub(crate) fn run_stage(
     tx: &mpsc::Sender<Msg>,
 ) -> Result<(), PipelineError> {
     let mut gather = Gather::default();
-    let mut send = |data: Vec<u8>| -> Result<(), PipelineError> {
-        gather.add(data, |piece| {
-            tx.blocking_send(Msg::Data(piece))
-                .map_err(|_| PipelineError::Cancelled)
-        })
+    let mut send = |piece: Bytes| {
+        tx.blocking_send(Msg::Data(piece))
+            .map_err(|_| PipelineError::Cancelled)
     };
     loop {
         match rx.blocking_recv() {
-            Some(Msg::Data(chunk)) => {
-                send(stage.push(&chunk)?)?;
-                drain_into(stage, &mut send)?;
-            }
+            Some(Msg::Data(chunk)) => gather.pour(stage, |s| s.push(&chunk), &mut send)?,
             Some(Msg::End) => break,
             None => return Err(PipelineError::Cancelled),
         }
     }
-    send(stage.finish()?)?;
-    drain_into(stage, &mut send)?;
-    if let Some(rest) = gather.flush() {
-        tx.blocking_send(Msg::Data(rest))
-            .map_err(|_| PipelineError::Cancelled)?;
-    }
+    gather.pour(stage, Stage::finish, &mut send)?;
+    gather.flush(&mut send)?;
     tx.blocking_send(Msg::End)
         .map_err(|_| PipelineError::Cancelled)
-}
-
-/// Calls `drain` until it returns nothing, sending each piece.
-fn drain_into(
-    stage: &mut Stage,
-    send: &mut impl FnMut(Vec<u8>) -> Result<(), PipelineError>,
-) -> Result<(), PipelineError> {
-    loop {
-        let more = stage.drain()?;
-        if more.is_empty() {
-            return Ok(());
-        }
-        send(more)?;
-    }
 }
 
 /// Outputs smaller than this are gathered before they are passed on.
@@ -408,9 +385,7 @@ impl Gather {
         mut send: impl FnMut(Bytes) -> Result<(), E>,
     ) -> Result<(), E> {
         if data.len() >= MIN_PIECE {
-            if let Some(held) = self.flush() {
-                send(held)?;
-            }
+            self.flush(&mut send)?;
             return send(Bytes::from(data));
         }
         if self.held.capacity() == 0 {
@@ -423,9 +398,33 @@ impl Gather {
         }
     }
 
-    /// The bytes still held, if any: at the end of a stream or of a block.
-    pub(crate) fn flush(&mut self) -> Option<Bytes> {
-        (!self.held.is_empty()).then(|| Bytes::from(std::mem::take(&mut self.held)))
+    /// Makes `call` (a `push` or `finish`), then calls `drain` until it returns nothing,
+    /// and takes every output as [`Gather::add`] does.
+    pub(crate) fn pour<E: From<crate::runtime::StageError>>(
+        &mut self,
+        stage: &mut Stage,
+        call: impl FnOnce(&mut Stage) -> Result<Vec<u8>, crate::runtime::StageError>,
+        send: &mut impl FnMut(Bytes) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut output = call(stage)?;
+        loop {
+            self.add(output, &mut *send)?;
+            output = stage.drain()?;
+            if output.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends on the bytes still held, if any: at the end of a stream or of a block.
+    pub(crate) fn flush<E>(
+        &mut self,
+        mut send: impl FnMut(Bytes) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match self.held.is_empty() {
+            true => Ok(()),
+            false => send(Bytes::from(std::mem::take(&mut self.held))),
+        }
     }
 }
 
@@ -500,7 +499,12 @@ mod tests {
                 })
                 .unwrap();
         }
-        sent.extend(gather.flush());
+        gather
+            .flush(|b| {
+                sent.push(b);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
         let all: Vec<u8> = sent.iter().flat_map(|b| b.iter().copied()).collect();
         assert!(all.iter().enumerate().all(|(i, b)| *b == i as u8));
         assert_eq!(all.len(), sizes.iter().sum::<usize>());
