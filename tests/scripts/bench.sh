@@ -33,14 +33,41 @@ RUNS=${BENCH_RUNS:-3}
 measure() {
   local name=$1 i secs rss peak=0 all=(); shift
   for ((i = 0; i < RUNS; i++)); do
-    sync
-    /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$*" >/dev/null
-    read -r secs rss < "$work/time"
+    run_once "$*"
     all+=("$secs")
     if ((rss > peak)); then peak=$rss; fi
   done
-  echo "$name $(printf '%s\n' "${all[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') $peak"
+  echo "$name $(median "${all[@]}") $peak"
 }
+
+# pair STOCK_NAME STOCK_COMMAND NAME COMMAND: measure for both rows, their runs taken in
+# turn (stock, twgate, stock, ...), so that a slow spell of this shared machine falls on
+# both rows of a ratio alike. Prints two lines, as measure does.
+pair() {
+  local i secs rss peak1=0 peak2=0 all1=() all2=()
+  for ((i = 0; i < RUNS; i++)); do
+    run_once "$2"
+    all1+=("$secs")
+    if ((rss > peak1)); then peak1=$rss; fi
+    run_once "$4"
+    all2+=("$secs")
+    if ((rss > peak2)); then peak2=$rss; fi
+  done
+  echo "$1 $(median "${all1[@]}") $peak1"
+  echo "$3 $(median "${all2[@]}") $peak2"
+}
+
+# run_once COMMAND: runs COMMAND once, after a sync; sets secs (wall) and rss (peak KiB).
+run_once() {
+  sync
+  /usr/bin/time -f "%e %M" -o "$work/time" bash -c "$1" >/dev/null
+  read -r secs rss < "$work/time"
+}
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# add LINE...: appends each line of pair's output to results.
+add() { local line; while IFS= read -r line; do results+=("$line"); done <<< "$1"; }
 
 # stored DIR: the size of the newest data object under DIR (a row may push several times).
 stored() { stat -c %s "$(ls -t "$1"/*.data | head -1)"; }
@@ -87,8 +114,10 @@ size=$(stat -c %s "$input")
 # End to end, while the server runs: the dump itself, then the dump through twgate. MB/s is of
 # dump bytes (the size of the same dump, taken just above).
 e2e=()
-e2e+=("$(measure "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /dev/null")")
-e2e+=("$(measure "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")")
+results=()
+add "$(pair "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /dev/null" \
+  "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")"
+e2e=("${results[@]}")
 table "end to end: pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15" "$size" \
   "stored: twgate $(stored "$TWGATE_STORE"/e2e) bytes" "${e2e[@]}"
 # A dump shaped like real tables (text, JSON, md5s; about 160 MB at the default): the
@@ -103,17 +132,17 @@ run_set() {
   local label=$1 input=$2 size results=()
   size=$(stat -c %s "$input")
   rm -rf "$TWGATE_STORE"
-  results+=("$(measure "stock: zstd -3 | age -r" "zstd -3 -q -c < '$input' | age -r $recipient > '$work/stock.age'")")
-  results+=("$(measure "twgate push zstd:3+age" "'$TWGATE' -q push bench --encrypt age -r $recipient < '$input'")")
-  results+=("$(measure "stock: age -d | zstd -d" "age -d -i '$work/key.txt' < '$work/stock.age' | zstd -d -q -c > /dev/null")")
-  results+=("$(measure "twgate pull zstd:3+age" "'$TWGATE' -q pull bench -i '$work/key.txt' > /dev/null")")
-  results+=("$(measure "stock: zstd -3" "zstd -3 -q -c < '$input' > /dev/null")")
-  results+=("$(measure "twgate push zstd:3" "'$TWGATE' -q push bench-zstd < '$input'")")
+  add "$(pair "stock: zstd -3 | age -r" "zstd -3 -q -c < '$input' | age -r $recipient > '$work/stock.age'" \
+    "twgate push zstd:3+age" "'$TWGATE' -q push bench --encrypt age -r $recipient < '$input'")"
+  add "$(pair "stock: age -d | zstd -d" "age -d -i '$work/key.txt' < '$work/stock.age' | zstd -d -q -c > /dev/null" \
+    "twgate pull zstd:3+age" "'$TWGATE' -q pull bench -i '$work/key.txt' > /dev/null")"
+  add "$(pair "stock: zstd -3" "zstd -3 -q -c < '$input' > /dev/null" \
+    "twgate push zstd:3" "'$TWGATE' -q push bench-zstd < '$input'")"
   # OpenPGP (passphrase, SEIPD): the openpgp stage alone against gpg, then after zstd.
-  results+=("$(measure "stock: gpg --symmetric AES256" "$gpg_sym < '$input' > '$work/stock.gpg'")")
-  results+=("$(measure "twgate push openpgp (no zstd)" "'$TWGATE' -q push bench-pgp --compress none --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")")
-  results+=("$(measure "stock: zstd -3 | gpg --symmetric" "zstd -3 -q -c < '$input' | $gpg_sym > '$work/stock.zst.gpg'")")
-  results+=("$(measure "twgate push zstd:3+openpgp" "'$TWGATE' -q push bench-zstd-pgp --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")")
+  add "$(pair "stock: gpg --symmetric AES256" "$gpg_sym < '$input' > '$work/stock.gpg'" \
+    "twgate push openpgp (no zstd)" "'$TWGATE' -q push bench-pgp --compress none --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")"
+  add "$(pair "stock: zstd -3 | gpg --symmetric" "zstd -3 -q -c < '$input' | $gpg_sym > '$work/stock.zst.gpg'" \
+    "twgate push zstd:3+openpgp" "'$TWGATE' -q push bench-zstd-pgp --encrypt openpgp --passphrase-env TWGATE_BENCH_PASSPHRASE < '$input'")"
   rm -f "$work/stock.gpg"
   # restic compresses (zstd, "auto") and encrypts (AES-256-CTR + Poly1305), so next to it:
   # twgate with zstd:3+age. A fresh repository per input; init is not timed.
@@ -126,8 +155,8 @@ run_set() {
     restic_note="; restic repository $(du -sb "$work/restic" | cut -f1) bytes"
   fi
   # rclone rcat to a local file neither compresses nor encrypts: twgate with no stages.
-  results+=("$(measure "stock: rclone rcat (local file)" "rclone rcat '$work/rclone/raw' < '$input'")")
-  results+=("$(measure "twgate push (no stages)" "'$TWGATE' -q push bench-raw --compress none < '$input'")")
+  add "$(pair "stock: rclone rcat (local file)" "rclone rcat '$work/rclone/raw' < '$input'" \
+    "twgate push (no stages)" "'$TWGATE' -q push bench-raw --compress none < '$input'")"
   rm -rf "$work/rclone"
   table "$label" "$size" "stored: twgate $(stored "$TWGATE_STORE"/bench), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stored "$TWGATE_STORE"/bench-zstd-pgp), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
   [ -n "$have_restic" ] || echo "restic not installed: rows skipped"
@@ -152,14 +181,14 @@ run_s3_set() {
       RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$TWGATE_TEST_S3_SECRET_KEY
     unset AWS_CA_BUNDLE
     local dest="s3:$TWGATE_TEST_S3_BUCKET/$prefix/rclone"
-    results+=("$(measure "stock: rclone rcat" "rclone rcat '$dest/raw' < '$input'")")
-    results+=("$(measure "twgate push to S3 (no stages)" "'$TWGATE' -q push raw --compress none < '$input'")")
-    results+=("$(measure "stock: rclone cat" "rclone cat '$dest/raw' > /dev/null")")
-    results+=("$(measure "twgate pull from S3 (no stages)" "'$TWGATE' -q pull raw > /dev/null")")
-    results+=("$(measure "stock: zstd -3 | age -r | rclone rcat" "zstd -3 -q -c < '$input' | age -r $recipient | rclone rcat '$dest/enc'")")
-    results+=("$(measure "twgate push to S3 zstd:3+age" "'$TWGATE' -q push enc --encrypt age -r $recipient < '$input'")")
-    results+=("$(measure "stock: rclone cat | age -d | zstd -d" "rclone cat '$dest/enc' | age -d -i '$work/key.txt' | zstd -d -q -c > /dev/null")")
-    results+=("$(measure "twgate pull from S3 zstd:3+age" "'$TWGATE' -q pull enc -i '$work/key.txt' > /dev/null")")
+    add "$(pair "stock: rclone rcat" "rclone rcat '$dest/raw' < '$input'" \
+      "twgate push to S3 (no stages)" "'$TWGATE' -q push raw --compress none < '$input'")"
+    add "$(pair "stock: rclone cat" "rclone cat '$dest/raw' > /dev/null" \
+      "twgate pull from S3 (no stages)" "'$TWGATE' -q pull raw > /dev/null")"
+    add "$(pair "stock: zstd -3 | age -r | rclone rcat" "zstd -3 -q -c < '$input' | age -r $recipient | rclone rcat '$dest/enc'" \
+      "twgate push to S3 zstd:3+age" "'$TWGATE' -q push enc --encrypt age -r $recipient < '$input'")"
+    add "$(pair "stock: rclone cat | age -d | zstd -d" "rclone cat '$dest/enc' | age -d -i '$work/key.txt' | zstd -d -q -c > /dev/null" \
+      "twgate pull from S3 zstd:3+age" "'$TWGATE' -q pull enc -i '$work/key.txt' > /dev/null")"
     table "$label" "$size" "S3 (SeaweedFS on 127.0.0.1), twgate defaults: 8 MiB parts, 4 in flight" "${results[@]}"
   )
 }
