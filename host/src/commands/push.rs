@@ -72,34 +72,47 @@ pub(super) async fn store_backup(
 
     let started_at = jiff::Timestamp::now();
     let id = id.unwrap_or_else(|| storage::new_id(started_at));
-    let mut child = match args.command.as_slice() {
-        [] => None,
-        [program, rest @ ..] => Some(
-            tokio::process::Command::new(program)
+    // A producer command writes into a pipe read on a plain thread, as standard input is
+    // (see `pipeline::read_on_thread`).
+    let (mut child, source) = match args.command.as_slice() {
+        [] => {
+            let source = match file {
+                Some(path) => {
+                    let file = std::fs::File::open(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    Source::Stream(Box::new(pipeline::read_on_thread(
+                        path.display().to_string(),
+                        file,
+                    )))
+                }
+                None => {
+                    let stdin = std::io::stdin();
+                    pipeline::widen_pipe(std::os::fd::AsFd::as_fd(&stdin));
+                    Source::Stream(Box::new(pipeline::read_on_thread(
+                        "standard input".into(),
+                        stdin,
+                    )))
+                }
+            };
+            (None, source)
+        }
+        [program, rest @ ..] => {
+            let (output, input) =
+                std::io::pipe().context("could not make a pipe for the producer command")?;
+            pipeline::widen_pipe(std::os::fd::AsFd::as_fd(&output));
+            // The command (and with it the pipe's writing end) is dropped once spawned, so
+            // the reader sees the end of the output when the producer exits.
+            let child = tokio::process::Command::new(program)
                 .args(rest)
                 .stdin(Stdio::null())
-                .stdout(Stdio::piped())
+                .stdout(input)
                 .kill_on_drop(true)
                 .spawn()
-                .with_context(|| format!("could not start `{program}`"))?,
-        ),
-    };
-    let source = match (&mut child, file) {
-        (Some(child), _) => Source::Reader(Box::new(child.stdout.take().expect("stdout is piped"))),
-        (None, Some(path)) => {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Source::Stream(Box::new(pipeline::read_on_thread(
-                path.display().to_string(),
-                file,
-            )))
+                .with_context(|| format!("could not start `{program}`"))?;
+            let source = pipeline::read_on_thread(format!("the output of `{program}`"), output);
+            (Some(child), Source::Stream(Box::new(source)))
         }
-        (None, None) => Source::Stream(Box::new(pipeline::read_on_thread(
-            "standard input".into(),
-            std::io::stdin(),
-        ))),
     };
-
     let mut writer = store.data_writer(&args.name, &id).await?;
     let mut progress = ui::Progress::new("push");
     let mut sink = StoreSink {
