@@ -31,7 +31,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// memory flat at no measurable cost: the stages exchange a few large buffers, not many
 /// small ones.
 ///
-/// Those buffers (256 KiB chunks, outputs up to 1 MiB) come and go all the time. With
+/// Those buffers (512 KiB chunks, outputs up to 1 MiB) come and go all the time. With
 /// glibc's sliding thresholds they were mapped and unmapped, or trimmed off the heap and
 /// faulted back in, zeroed by the kernel each time: 19 000 page faults and 10% of the CPU
 /// of a push of the 100:1 pgbench dump. Fixed thresholds keep them in the heap: 5 800
