@@ -213,10 +213,8 @@ pub enum PipelineError {
     Cancelled,
 }
 
-/// Where a pipeline's bytes come from.
-pub enum Source<'a> {
-    Stream(Box<dyn Stream<Item = anyhow::Result<Bytes>> + Send + Unpin + 'a>),
-}
+/// Where a pipeline's bytes come from: chunks of any size, in order.
+pub type Source<'a> = Box<dyn Stream<Item = anyhow::Result<Bytes>> + Send + Unpin + 'a>;
 
 /// Where a pipeline's bytes go: called once per chunk, in order.
 pub trait Sink {
@@ -256,18 +254,15 @@ pub async fn run<S: Sink + Send>(
     let read = async move {
         let mut hasher = HashThread::start(hashes.input);
         let send = |chunk: Bytes| first_tx.send(Msg::Data(chunk));
-        match source {
-            Source::Stream(mut stream) => {
-                while let Some(chunk) = stream.next().await {
-                    let mut chunk = chunk.map_err(PipelineError::Source)?;
-                    hasher.update(chunk.clone()).await;
-                    counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
-                    // Stores read ahead in large ranges; stages get steady, small chunks.
-                    while !chunk.is_empty() {
-                        let piece = chunk.split_to(chunk.len().min(CHUNK_SIZE));
-                        send(piece).await.map_err(|_| PipelineError::Cancelled)?;
-                    }
-                }
+        let mut source = source;
+        while let Some(chunk) = source.next().await {
+            let mut chunk = chunk.map_err(PipelineError::Source)?;
+            hasher.update(chunk.clone()).await;
+            counter.store(hasher.size, std::sync::atomic::Ordering::Relaxed);
+            // Stores read ahead in large ranges; stages get steady, small chunks.
+            while !chunk.is_empty() {
+                let piece = chunk.split_to(chunk.len().min(CHUNK_SIZE));
+                send(piece).await.map_err(|_| PipelineError::Cancelled)?;
             }
         }
         first_tx
@@ -422,7 +417,7 @@ impl Gather {
     }
 }
 
-/// Reads `reader` on a thread of its own, in chunks of [`CHUNK_SIZE`], for [`Source::Stream`].
+/// Reads `reader` on a thread of its own, in chunks of [`CHUNK_SIZE`], as a pipeline's [`Source`].
 ///
 /// For standard input, files and a producer command's output, a plain thread beats tokio's:
 /// `tokio::io::stdin` hands every read to its blocking pool, and a pipe gives at most 64 KiB

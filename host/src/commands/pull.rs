@@ -8,7 +8,7 @@
 use super::Context;
 use crate::cli::{KeyArgs, PullArgs, VerifyArgs};
 use crate::manifest::Manifest;
-use crate::pipeline::{self, Outcome, Sink, Source};
+use crate::pipeline::{self, Outcome, Sink};
 use crate::plan;
 use crate::runtime::Direction;
 use crate::storage::{BackupRef, Store};
@@ -112,13 +112,9 @@ async fn decode<S: Sink + Send>(
         input: hash_stored.then_some(stored.algorithm),
         output: Some(expected.algorithm),
     };
-    let outcome = pipeline::run(
-        Source::Stream(Box::new(stream)),
-        steps,
-        hashes,
-        sink,
-        |i, o| progress.update(i, o),
-    )
+    let outcome = pipeline::run(Box::new(stream), steps, hashes, sink, |i, o| {
+        progress.update(i, o)
+    })
     .await;
     progress.done();
     let outcome =

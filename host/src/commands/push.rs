@@ -80,18 +80,12 @@ pub(super) async fn store_backup(
                 Some(path) => {
                     let file = std::fs::File::open(path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
-                    Source::Stream(Box::new(pipeline::read_on_thread(
-                        path.display().to_string(),
-                        file,
-                    )))
+                    Box::new(pipeline::read_on_thread(path.display().to_string(), file)) as Source
                 }
                 None => {
                     let stdin = std::io::stdin();
                     pipeline::widen_pipe(std::os::fd::AsFd::as_fd(&stdin));
-                    Source::Stream(Box::new(pipeline::read_on_thread(
-                        "standard input".into(),
-                        stdin,
-                    )))
+                    Box::new(pipeline::read_on_thread("standard input".into(), stdin))
                 }
             };
             (None, source)
@@ -110,7 +104,7 @@ pub(super) async fn store_backup(
                 .spawn()
                 .with_context(|| format!("could not start `{program}`"))?;
             let source = pipeline::read_on_thread(format!("the output of `{program}`"), output);
-            (Some(child), Source::Stream(Box::new(source)))
+            (Some(child), Box::new(source) as Source)
         }
     };
     let mut writer = store.data_writer(&args.name, &id).await?;
