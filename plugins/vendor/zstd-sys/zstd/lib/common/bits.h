@@ -105,7 +105,9 @@ MEM_STATIC unsigned ZSTD_countTrailingZeros64(U64 val)
         __assume(0); /* Should not reach this code path */
     }
 #  endif
-#elif defined(__GNUC__) && (__GNUC__ >= 4) && defined(__LP64__)
+#elif defined(__GNUC__) && (__GNUC__ >= 4) && (defined(__LP64__) || defined(__wasm__))
+    /* TWGATE PATCH: also on wasm32, whose i64.ctz is one instruction (below, two
+     * 32-bit counts and a branch). */
     return (unsigned)__builtin_ctzll(val);
 #elif defined(__ICCARM__)
     return (unsigned)__builtin_ctzll(val);
