@@ -29,7 +29,6 @@ pub use destination::exports::twgate::plugin::destination::{
     Guest as GuestDestination, ObjectEntry,
 };
 pub use destination::{DestinationPlugin, DestinationPluginPre};
-pub use transform::exports::twgate::plugin::transform::GuestStage;
 pub use transform::twgate::plugin::types::{Direction, Param, PluginError, PluginInfo};
 pub use transform::{TransformPlugin, TransformPluginPre};
 

@@ -14,6 +14,7 @@ mod crypto;
 mod destination;
 mod http;
 pub mod inspect;
+mod output;
 mod sandbox;
 mod sha1_thread;
 mod stage;
@@ -279,7 +280,7 @@ impl Runtime {
                 bindings.twgate_plugin_destination().call_info(store)
             });
         }
-        let bindings = self.transform(&loaded, &mut store)?;
+        let (bindings, _) = self.transform(&loaded, &mut store)?;
         stage::guarded(&mut store, &loaded.name, limits, |store| {
             bindings.twgate_plugin_transform().call_info(store)
         })
@@ -296,10 +297,11 @@ impl Runtime {
         let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
         let mut store = self.new_store(plugin, limits)?;
-        let bindings = self.transform(&loaded, &mut store)?;
+        let (bindings, calls) = self.transform(&loaded, &mut store)?;
         Stage::open(
             store,
             bindings,
+            calls,
             &loaded.name,
             &loaded.sha256,
             limits,
@@ -360,19 +362,24 @@ impl Runtime {
         Ok(store)
     }
 
-    /// Instantiates a transform plugin, or says that it is not one.
+    /// Instantiates a transform plugin, or says that it is not one: its bindings, and the
+    /// calls that return output (see `output`).
     fn transform(
         &self,
         loaded: &Loaded,
         store: &mut Store<StageState>,
-    ) -> Result<bindings::TransformPlugin, StageError> {
-        let pre = bindings::TransformPluginPre::new(loaded.pre.clone()).map_err(|_| {
+    ) -> Result<(bindings::TransformPlugin, output::OutputCalls), StageError> {
+        bindings::TransformPluginPre::new(loaded.pre.clone()).map_err(|_| {
             StageError::WrongKind {
                 plugin: loaded.name.clone(),
                 wanted: "transform",
             }
         })?;
-        instantiate(loaded, store, |store| pre.instantiate(store))
+        instantiate(loaded, store, |store| {
+            let instance = loaded.pre.instantiate(&mut *store)?;
+            let bindings = bindings::TransformPlugin::new(&mut *store, &instance)?;
+            Ok((bindings, output::OutputCalls::new(store, &instance)?))
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 //! must treat that as failure (the pipeline does).
 
 use super::bindings::{self, Direction, Param, PluginError};
+use super::output::{Output, OutputCalls};
 use super::{Limits, RuntimeError, StageState, EPOCH_TICK};
 use wasmtime::component::ResourceAny;
 use wasmtime::{ResourceLimiter, Store, Trap};
@@ -176,6 +177,7 @@ fn take_denial(store: &mut Store<StageState>, plugin: &str) -> Option<StageError
 pub struct Stage {
     store: Store<StageState>,
     bindings: bindings::TransformPlugin,
+    calls: OutputCalls,
     resource: ResourceAny,
     plugin: String,
     version: String,
@@ -191,6 +193,7 @@ impl Stage {
     pub(crate) fn open(
         mut store: Store<StageState>,
         bindings: bindings::TransformPlugin,
+        calls: OutputCalls,
         plugin: &str,
         sha256: &str,
         limits: Limits,
@@ -210,6 +213,7 @@ impl Stage {
         Ok(Stage {
             store,
             bindings,
+            calls,
             resource,
             plugin: plugin.into(),
             version: info.version,
@@ -260,17 +264,17 @@ impl Stage {
     /// Feeds one chunk; returns the output that is ready. Call `drain` until it returns
     /// nothing before the next `push` or `finish`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
-        self.output_call(|stage, store, resource| stage.call_push(store, resource, chunk))
+        self.output_call(|calls, store, resource| calls.push(store, resource, chunk))
     }
 
     /// Output the plugin held back from the last call; empty when there is none.
     pub fn drain(&mut self) -> Result<Vec<u8>, StageError> {
-        self.output_call(|stage, store, resource| stage.call_drain(store, resource))
+        self.output_call(|calls, store, resource| calls.drain(store, resource))
     }
 
     /// Ends the stream; returns the last output (then `drain` until empty).
     pub fn finish(&mut self) -> Result<Vec<u8>, StageError> {
-        self.output_call(|stage, store, resource| stage.call_finish(store, resource))
+        self.output_call(|calls, store, resource| calls.finish(store, resource))
     }
 
     /// One guarded call that returns output: maps the plugin's error and enforces the
@@ -278,14 +282,14 @@ impl Stage {
     fn output_call(
         &mut self,
         call: impl FnOnce(
-            &bindings::GuestStage,
+            &OutputCalls,
             &mut Store<StageState>,
             ResourceAny,
-        ) -> wasmtime::Result<Result<Vec<u8>, PluginError>>,
+        ) -> wasmtime::Result<Result<Output, PluginError>>,
     ) -> Result<Vec<u8>, StageError> {
-        let (bindings, resource) = (&self.bindings, self.resource);
-        let out = guarded_result(&mut self.store, &self.plugin, self.limits, |store| {
-            call(&bindings.twgate_plugin_transform().stage(), store, resource)
+        let (calls, resource) = (&self.calls, self.resource);
+        let Output(out) = guarded_result(&mut self.store, &self.plugin, self.limits, |store| {
+            call(calls, store, resource)
         })?;
         if out.len() > self.limits.output_bytes {
             return Err(StageError::OutputLimit {
