@@ -75,6 +75,13 @@ fn copy_out(cx: &mut LiftContext<'_>, ptr: usize, len: usize) -> wasmtime::Resul
 /// What `push`, `drain` and `finish` return, as the host calls them.
 type Returned = (Result<Output, PluginError>,);
 
+/// One of the calls that return output.
+pub(crate) enum Call<'a> {
+    Push(&'a [u8]),
+    Drain,
+    Finish,
+}
+
 /// The three calls of a stage that return output, looked up in one instance.
 pub(crate) struct OutputCalls {
     push: Func,
@@ -104,37 +111,38 @@ impl OutputCalls {
             drain: func("[method]stage.drain")?,
             finish: func("[method]stage.finish")?,
         };
-        calls.push.typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
+        calls
+            .push
+            .typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
         calls.drain.typed::<(ResourceAny,), Returned>(&*store)?;
         calls.finish.typed::<(ResourceAny,), Returned>(&*store)?;
         Ok(calls)
     }
 
-    pub(crate) fn push(
+    /// Makes one of the calls on `stage`.
+    pub(crate) fn call(
         &self,
         store: &mut Store<StageState>,
         stage: ResourceAny,
-        chunk: &[u8],
+        call: Call<'_>,
     ) -> wasmtime::Result<Result<Output, PluginError>> {
-        let typed = self.push.typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
-        Ok(typed.call(store, (stage, chunk))?.0)
+        match call {
+            Call::Push(chunk) => {
+                let typed = self.push.typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
+                Ok(typed.call(store, (stage, chunk))?.0)
+            }
+            Call::Drain => call_without_input(&self.drain, store, stage),
+            Call::Finish => call_without_input(&self.finish, store, stage),
+        }
     }
+}
 
-    pub(crate) fn drain(
-        &self,
-        store: &mut Store<StageState>,
-        stage: ResourceAny,
-    ) -> wasmtime::Result<Result<Output, PluginError>> {
-        let typed = self.drain.typed::<(ResourceAny,), Returned>(&*store)?;
-        Ok(typed.call(store, (stage,))?.0)
-    }
-
-    pub(crate) fn finish(
-        &self,
-        store: &mut Store<StageState>,
-        stage: ResourceAny,
-    ) -> wasmtime::Result<Result<Output, PluginError>> {
-        let typed = self.finish.typed::<(ResourceAny,), Returned>(&*store)?;
-        Ok(typed.call(store, (stage,))?.0)
-    }
+/// Calls `drain` or `finish`, which take only the stage.
+fn call_without_input(
+    func: &Func,
+    store: &mut Store<StageState>,
+    stage: ResourceAny,
+) -> wasmtime::Result<Result<Output, PluginError>> {
+    let typed = func.typed::<(ResourceAny,), Returned>(&*store)?;
+    Ok(typed.call(store, (stage,))?.0)
 }

@@ -6,7 +6,7 @@
 //! must treat that as failure (the pipeline does).
 
 use super::bindings::{self, Direction, Param, PluginError};
-use super::output::{Output, OutputCalls};
+use super::output::{Call, Output, OutputCalls};
 use super::{Limits, RuntimeError, StageState, EPOCH_TICK};
 use wasmtime::component::ResourceAny;
 use wasmtime::{ResourceLimiter, Store, Trap};
@@ -264,32 +264,25 @@ impl Stage {
     /// Feeds one chunk; returns the output that is ready. Call `drain` until it returns
     /// nothing before the next `push` or `finish`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
-        self.output_call(|calls, store, resource| calls.push(store, resource, chunk))
+        self.output_call(Call::Push(chunk))
     }
 
     /// Output the plugin held back from the last call; empty when there is none.
     pub fn drain(&mut self) -> Result<Vec<u8>, StageError> {
-        self.output_call(|calls, store, resource| calls.drain(store, resource))
+        self.output_call(Call::Drain)
     }
 
     /// Ends the stream; returns the last output (then `drain` until empty).
     pub fn finish(&mut self) -> Result<Vec<u8>, StageError> {
-        self.output_call(|calls, store, resource| calls.finish(store, resource))
+        self.output_call(Call::Finish)
     }
 
     /// One guarded call that returns output: maps the plugin's error and enforces the
     /// per-call output limit.
-    fn output_call(
-        &mut self,
-        call: impl FnOnce(
-            &OutputCalls,
-            &mut Store<StageState>,
-            ResourceAny,
-        ) -> wasmtime::Result<Result<Output, PluginError>>,
-    ) -> Result<Vec<u8>, StageError> {
+    fn output_call(&mut self, call: Call<'_>) -> Result<Vec<u8>, StageError> {
         let (calls, resource) = (&self.calls, self.resource);
         let Output(out) = guarded_result(&mut self.store, &self.plugin, self.limits, |store| {
-            call(calls, store, resource)
+            calls.call(store, resource, call)
         })?;
         if out.len() > self.limits.output_bytes {
             return Err(StageError::OutputLimit {
