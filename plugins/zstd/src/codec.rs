@@ -84,7 +84,7 @@ pub const CHECKSUMS: &str = "frame-checksums";
 /// Whether the frames' checksums are to be checked (see [`CHECKSUMS`]).
 fn frame_checksums(params: &[(String, Vec<u8>)]) -> Result<bool, Error> {
     let mut check = true;
-    for (key, value) in params.iter().filter(|(key, _)| key == CHECKSUMS) {
+    for (_, value) in params.iter().filter(|(key, _)| key == CHECKSUMS) {
         check = match value.as_slice() {
             b"verify" => true,
             b"ignore" => false,
