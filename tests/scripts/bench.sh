@@ -72,22 +72,37 @@ add() { local line; while IFS= read -r line; do results+=("$line"); done <<< "$1
 # stored DIR: the size of the newest data object under DIR (a row may push several times).
 stored() { stat -c %s "$(ls -t "$1"/*.data | head -1)"; }
 
-# table LABEL SIZE STORED RESULT...: one table; each twgate row is compared with the stock
-# row before it.
+# The one table is printed at the end: its rows and the inputs they name are kept in files
+# (the S3 set runs in a subshell), and each set says on stderr when it is done.
+rows=$work/rows inputs=$work/inputs
+: > "$rows"; : > "$inputs"
+
+# table INPUT LABEL SIZE STORED RESULT...: the rows of one input, for the table; each twgate
+# row is compared with the stock row before it ("-" when there is none).
 table() {
-  local label=$1 size=$2 stored=$3 stock_rate="" r name rest secs rss rate ratio; shift 3
-  printf '\n%s: %s bytes in; %s\n\n' "$label" "$size" "$stored"
-  printf '| %-34s | %8s | %9s | %10s | %16s |\n' "pipeline" "seconds" "MB/s" "peak RSS" "vs stock"
-  printf '|%s|%s|%s|%s|%s|\n' "------------------------------------" "----------" "-----------" "------------" "------------------"
+  local input=$1 label=$2 size=$3 stored=$4 stock_rate="" r name rest secs rss rate ratio; shift 4
+  [ -z "$label" ] || printf -- '- **%s**: %s: %s bytes in; %s\n' "$input" "$label" "$size" "$stored" >> "$inputs"
   for r in "$@"; do
     name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
     rate=$(awk -v b="$size" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / (s > 0 ? s : 0.001) }')
     case $name in
       stock:*) stock_rate=$rate; ratio="1.00x (baseline)" ;;
-      *) ratio=$(awk -v a="$rate" -v b="$stock_rate" 'BEGIN { printf "%.2fx", a / b }') ;;
+      *) if [ -n "$stock_rate" ] && [ "$stock_rate" != 0 ]; then
+           ratio=$(awk -v a="$rate" -v b="$stock_rate" 'BEGIN { printf "%.2fx", a / b }')
+         else ratio="-"; fi ;;
     esac
-    printf '| %-34s | %8s | %9s | %7s MiB | %16s |\n' "$name" "$secs" "$rate" "$((rss / 1024))" "$ratio"
+    printf '| %-9s | %-40s | %8s | %9s | %7s MiB | %16s |\n' "$input" "${name//|/\\|}" "$secs" "$rate" "$((rss / 1024))" "$ratio" >> "$rows"
   done
+  echo "bench: $input: done" >&2
+}
+
+# print_table: the inputs, then every row in one table.
+print_table() {
+  printf '\ninputs (MB/s is of input bytes; "vs stock" compares with the stock row above it):\n\n'
+  cat "$inputs"
+  printf '\n| %-9s | %-40s | %8s | %9s | %10s | %16s |\n' "input" "pipeline" "seconds" "MB/s" "peak RSS" "vs stock"
+  printf '|%s|%s|%s|%s|%s|%s|\n' "-----------" "------------------------------------------" "----------" "-----------" "------------" "------------------"
+  cat "$rows"
 }
 
 # Keys and a passphrase (generated, kept in a file, never printed). twgate reads the passphrase
@@ -118,7 +133,7 @@ results=()
 add "$(pair "stock: pg_dump -Fc -Z0 > /dev/null" "pg_dump -Fc -Z0 bench > /dev/null" \
   "pg_dump | twgate push zstd:3+age" "pg_dump -Fc -Z0 bench | '$TWGATE' -q push e2e --encrypt age -r $recipient")"
 e2e=("${results[@]}")
-table "end to end: pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15" "$size" \
+table e2e "pg_dump -Fc -Z0 of pgbench scale $scale from a running PostgreSQL 15, end to end" "$size" \
   "stored: twgate $(stored "$TWGATE_STORE"/e2e) bytes" "${e2e[@]}"
 # A dump shaped like real tables (text, JSON, md5s; about 160 MB at the default): the
 # runbook's sample schema with BENCH_INCIDENTS rows.
@@ -127,9 +142,9 @@ pg_load_sample app "${BENCH_INCIDENTS:-1000000}"
 pg_dump -Fc -Z0 app > "$work/app.dump"
 pg_stop "$work/pg"
 
-# run_set LABEL INPUT: every pipeline on one input, then its table.
+# run_set NAME LABEL INPUT: every pipeline on one input, then its rows.
 run_set() {
-  local label=$1 input=$2 size results=()
+  local name=$1 label=$2 input=$3 size results=()
   size=$(stat -c %s "$input")
   rm -rf "$TWGATE_STORE"
   add "$(pair "stock: zstd -3 | age -r" "zstd -3 -q -c < '$input' | age -r $recipient > '$work/stock.age'" \
@@ -158,15 +173,15 @@ run_set() {
   add "$(pair "stock: rclone rcat (local file)" "rclone rcat '$work/rclone/raw' < '$input'" \
     "twgate push (no stages)" "'$TWGATE' -q push bench-raw --compress none < '$input'")"
   rm -rf "$work/rclone"
-  table "$label" "$size" "stored: twgate $(stored "$TWGATE_STORE"/bench), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stored "$TWGATE_STORE"/bench-zstd-pgp), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
-  [ -n "$have_restic" ] || echo "restic not installed: rows skipped"
+  table "$name" "$label" "$size" "stored: twgate $(stored "$TWGATE_STORE"/bench), stock $(stat -c %s "$work/stock.age") bytes (zstd:3+age); twgate $(stored "$TWGATE_STORE"/bench-zstd-pgp), stock $(stat -c %s "$work/stock.zst.gpg") bytes (zstd:3+openpgp)$restic_note" "${results[@]}"
+  [ -n "$have_restic" ] || echo "- restic not installed: its rows skipped" >> "$inputs"
   rm -f "$work/stock.zst.gpg"
 }
 
-# run_s3_set LABEL INPUT: the same pipelines into and out of S3 (SeaweedFS on loopback),
-# next to rclone (Debian) on the same bytes.
+# run_s3_set NAME LABEL INPUT: the same pipelines into and out of S3 (SeaweedFS on
+# loopback), next to rclone (Debian) on the same bytes.
 run_s3_set() {
-  local label=$1 input=$2 size results=()
+  local name=$1 label=$2 input=$3 size results=()
   size=$(stat -c %s "$input")
   bash tests/scripts/servers.sh start
   set -a; source target/test-servers/env; set +a
@@ -189,18 +204,18 @@ run_s3_set() {
       "twgate push to S3 zstd:3+age" "'$TWGATE' -q push enc --encrypt age -r $recipient < '$input'")"
     add "$(pair "stock: rclone cat | age -d | zstd -d" "rclone cat '$dest/enc' | age -d -i '$work/key.txt' | zstd -d -q -c > /dev/null" \
       "twgate pull from S3 zstd:3+age" "'$TWGATE' -q pull enc -i '$work/key.txt' > /dev/null")"
-    table "$label" "$size" "S3 (SeaweedFS on 127.0.0.1), twgate defaults: 8 MiB parts, 4 in flight" "${results[@]}"
+    table "$name" "$label" "$size" "S3 (SeaweedFS on 127.0.0.1), twgate defaults: 8 MiB parts, 4 in flight" "${results[@]}"
   )
 }
 
-run_set "pg_dump -Fc -Z0 of pgbench scale $scale (very compressible: mostly blank filler)" "$input"
-run_set "pg_dump -Fc -Z0 of the runbook's sample schema (text, JSON, md5s: like real tables)" "$work/app.dump"
+run_set pgbench "pg_dump -Fc -Z0 of pgbench scale $scale (very compressible: mostly blank filler)" "$input"
+run_set realistic "pg_dump -Fc -Z0 of the runbook's sample schema (text, JSON, md5s: like real tables)" "$work/app.dump"
 rm -f "$work/app.dump"
 # Dense text-like data, closer to real tables' entropy: base64 of random bytes.
 head -c $((size * 3 / 4 / 2)) /dev/urandom | base64 -w 0 > "$work/dense.txt"
 rm -f "$input"
-run_set "dense text (base64 of random bytes, half the dump's size)" "$work/dense.txt"
-run_s3_set "dense text into and out of S3" "$work/dense.txt"
+run_set dense "dense text (base64 of random bytes, half the dump's size)" "$work/dense.txt"
+run_s3_set "dense, S3" "dense text into and out of S3" "$work/dense.txt"
 
 # Memory at length and start-up time: a long stream (BENCH_LONG_GB, default 10 GB, of the
 # dense text repeated) through push and pull with default settings, and `echo x | push`
@@ -214,14 +229,12 @@ rm -rf "$TWGATE_STORE"
 results=()
 results+=("$(RUNS=1 measure "stock: zstd -3 | age -r" "repeat_dense | zstd -3 -q -c | age -r $recipient > /dev/null")")
 results+=("$(RUNS=1 measure "twgate push zstd:3+age" "repeat_dense | '$TWGATE' -q push long --encrypt age -r $recipient")")
-printf '\na %s GB stream (dense text repeated), default settings:\n\n' "$long_gb"
-printf '| %-34s | %8s | %9s | %10s |\n' "pipeline" "seconds" "MB/s" "peak RSS"
-for r in "${results[@]}" "$(RUNS=1 measure "twgate pull zstd:3+age" "'$TWGATE' -q pull long -i '$work/key.txt' > /dev/null")"; do
-  name=${r% * *}; rest=${r##"$name "}; secs=${rest% *}; rss=${rest#* }
-  printf '| %-34s | %8s | %9s | %7s MiB |\n' "$name" "$secs" \
-    "$(awk -v b="$long_bytes" -v s="$secs" 'BEGIN { printf "%.0f", b / 1e6 / s }')" "$((rss / 1024))"
-done
+table "${long_gb} GB" "a ${long_gb} GB stream (dense text repeated), default settings, one run each" \
+  "$long_bytes" "for memory at length (pull has no stock row)" "${results[@]}"
+table "${long_gb} GB" "" "$long_bytes" "" \
+  "$(RUNS=1 measure "twgate pull zstd:3+age" "'$TWGATE' -q pull long -i '$work/key.txt' > /dev/null")"
 
+print_table
 printf '\nwarm start: echo x | twgate push (compile cache populated), wall seconds of 10 runs:'
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   /usr/bin/time -f "%e" -o "$work/time" bash -c "echo x | '$TWGATE' -q push tiny --encrypt age -r $recipient >/dev/null"
