@@ -129,7 +129,9 @@ fn the_kubernetes_manifests_are_the_cronjobs_they_claim_to_be() {
     // A Job without a memory limit can take a node's memory; twgate's own use is bounded
     // (docs/performance.md), so both containers say what they may use.
     for container in [backup, alarm] {
-        let limit = container["resources"]["limits"]["memory"].as_str().unwrap_or("");
+        let limit = container["resources"]["limits"]["memory"]
+            .as_str()
+            .unwrap_or("");
         assert!(limit.ends_with("Mi"), "a memory limit in MiB: {container}");
     }
     assert_eq!(
