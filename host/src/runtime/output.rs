@@ -11,8 +11,8 @@
 //!
 //! [`Output`] is that `list<u8>` lifted with `<[u8]>::to_vec`. Its bounds and alignment
 //! are checked by wasmtime's own [`WasmList`] first, so a plugin's pointer is trusted no
-//! more than before. The calls that return it are looked up once per instance
-//! ([`OutputCalls`]) and typechecked on every call, as bindgen's would be.
+//! more than before. The calls that return it are looked up and typechecked once per
+//! instance ([`OutputCalls`]), as bindgen does.
 //!
 //! This leans on wasmtime's hidden `Lift` and `ComponentType` methods, which are exempt from
 //! semver: wasmtime is pinned to 48, and every round-trip test goes through here.
@@ -20,7 +20,7 @@
 use super::bindings::{PluginError, TRANSFORM_EXPORT};
 use super::StageState;
 use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
-use wasmtime::component::{ComponentType, Func, Instance, Lift, ResourceAny, WasmList};
+use wasmtime::component::{ComponentType, Func, Instance, Lift, ResourceAny, TypedFunc, WasmList};
 use wasmtime::Store;
 
 /// Bytes a plugin returned, copied out of its memory.
@@ -83,11 +83,14 @@ pub(crate) enum Call<'a> {
     Finish,
 }
 
-/// The three calls of a stage that return output, looked up in one instance.
+/// The three calls of a stage that return output, looked up in one instance and
+/// typechecked once, when it is opened (as bindgen does).
 pub(crate) struct OutputCalls {
+    /// Checked in `new` as taking `(ResourceAny, &[u8])`; kept untyped because the chunk's
+    /// lifetime is each call's own.
     push: Func,
-    drain: Func,
-    finish: Func,
+    drain: TypedFunc<(ResourceAny,), Returned>,
+    finish: TypedFunc<(ResourceAny,), Returned>,
 }
 
 impl OutputCalls {
@@ -107,17 +110,17 @@ impl OutputCalls {
                 .get_func(&mut *store, index)
                 .ok_or_else(|| wasmtime::format_err!("export {name} is not a function"))
         };
-        let calls = OutputCalls {
-            push: func("[method]stage.push")?,
-            drain: func("[method]stage.drain")?,
-            finish: func("[method]stage.finish")?,
-        };
-        calls
-            .push
-            .typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
-        calls.drain.typed::<(ResourceAny,), Returned>(&*store)?;
-        calls.finish.typed::<(ResourceAny,), Returned>(&*store)?;
-        Ok(calls)
+        let (push, drain, finish) = (
+            func("[method]stage.push")?,
+            func("[method]stage.drain")?,
+            func("[method]stage.finish")?,
+        );
+        push.typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
+        Ok(OutputCalls {
+            push,
+            drain: drain.typed(&*store)?,
+            finish: finish.typed(&*store)?,
+        })
     }
 
     /// Makes one of the calls on `stage`.
@@ -127,23 +130,17 @@ impl OutputCalls {
         stage: ResourceAny,
         call: Call<'_>,
     ) -> wasmtime::Result<Result<Output, PluginError>> {
-        match call {
+        let (returned,) = match call {
             Call::Push(chunk) => {
-                let typed = self.push.typed::<(ResourceAny, &[u8]), Returned>(&*store)?;
-                Ok(typed.call(store, (stage, chunk))?.0)
+                // SAFETY: `new` typechecked `push` against exactly these params and results.
+                let typed = unsafe {
+                    TypedFunc::<(ResourceAny, &[u8]), Returned>::new_unchecked(self.push)
+                };
+                typed.call(store, (stage, chunk))?
             }
-            Call::Drain => call_without_input(&self.drain, store, stage),
-            Call::Finish => call_without_input(&self.finish, store, stage),
-        }
+            Call::Drain => self.drain.call(store, (stage,))?,
+            Call::Finish => self.finish.call(store, (stage,))?,
+        };
+        Ok(returned)
     }
-}
-
-/// Calls `drain` or `finish`, which take only the stage.
-fn call_without_input(
-    func: &Func,
-    store: &mut Store<StageState>,
-    stage: ResourceAny,
-) -> wasmtime::Result<Result<Output, PluginError>> {
-    let typed = func.typed::<(ResourceAny,), Returned>(&*store)?;
-    Ok(typed.call(store, (stage,))?.0)
 }
