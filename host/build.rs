@@ -1,5 +1,7 @@
 //! Builds the built-in plugins in `../plugins` for `wasm32-wasip2` and generates
-//! `builtin_plugins.rs` in `OUT_DIR`, which embeds each component with its sha256.
+//! `builtin_plugins.rs` in `OUT_DIR`, which embeds each component with its version, the
+//! stream formats it writes and reads (`[package.metadata.twgate]` in its Cargo.toml) and
+//! its sha256.
 //!
 //! **Invariant:** no `.wasm` file is ever read from the source tree; every component the
 //! binary embeds was compiled from `plugins/` by this script.
@@ -78,8 +80,7 @@ fn main() {
         cargo.args(["-p", &format!("twgate-plugin-{dir}")]);
     }
     // The outer build's flags are for the host target, not for wasm; and `cargo clippy`'s
-    // wrapper would compile the plugins through clippy-driver, with other bytes (and so
-    // other sha256s) than a plain build.
+    // wrapper would lint the plugins again, through clippy-driver, on every host lint.
     for key in [
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
@@ -89,8 +90,10 @@ fn main() {
     ] {
         cargo.env_remove(key);
     }
-    // The embedded bytes, and so the sha256s in manifests, must not depend on where the
-    // checkout or cargo's registry sit: panic locations carry source paths.
+    // Panic locations carry source paths: remapped, the embedded components do not name
+    // the build machine's directories, and two checkouts of one commit build the same
+    // bytes (a reproducible build, which an auditor can check against a manifest's
+    // sha256). Restores do not depend on it: a pull matches built-ins by stream format.
     cargo.env("CARGO_ENCODED_RUSTFLAGS", remap_flags(&root));
     // zstd-sys compiles C: it needs a wasm-aware clang and WASI's libc headers.
     set_default_env(&mut cargo, "CC_wasm32_wasip2", "clang");
@@ -122,15 +125,73 @@ fn main() {
         let embedded = out_dir.join(format!("{dir}.wasm"));
         std::fs::write(&embedded, &bytes).unwrap();
         let sha = hex::encode(Sha256::digest(&bytes));
+        let package = PackageFacts::read(&plugins_dir.join(dir).join("Cargo.toml"));
         writeln!(
             generated,
-            "    Builtin {{ name: {dir:?}, sha256: {sha:?}, bytes: include_bytes!({:?}) }},",
+            "    Builtin {{ name: {dir:?}, version: {:?}, writes: {:?}, reads: &{:?}, \
+             sha256: {sha:?}, bytes: include_bytes!({:?}) }},",
+            package.version,
+            package.writes,
+            package.reads,
             embedded.display()
         )
         .unwrap();
     }
     generated.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), generated).unwrap();
+}
+
+/// What a built-in plugin's Cargo.toml says of it: its version and, under
+/// `[package.metadata.twgate]`, the stream format it writes and every format it reads.
+struct PackageFacts {
+    version: String,
+    writes: String,
+    reads: Vec<String>,
+}
+
+impl PackageFacts {
+    fn read(path: &Path) -> PackageFacts {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let manifest: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()));
+        let package = &manifest["package"];
+        let twgate = package
+            .get("metadata")
+            .and_then(|m| m.get("twgate"))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} has no [package.metadata.twgate]: a built-in plugin names the \
+                     stream format it writes and those it reads",
+                    path.display()
+                )
+            });
+        let string = |value: &toml::Value, what: &str| {
+            value
+                .as_str()
+                .unwrap_or_else(|| panic!("{what} in {} must be a string", path.display()))
+                .to_string()
+        };
+        let facts = PackageFacts {
+            version: string(&package["version"], "package.version"),
+            writes: string(&twgate["writes"], "writes"),
+            reads: twgate["reads"]
+                .as_array()
+                .unwrap_or_else(|| panic!("reads in {} must be a list", path.display()))
+                .iter()
+                .map(|v| string(v, "reads"))
+                .collect(),
+        };
+        if !facts.reads.contains(&facts.writes) {
+            panic!(
+                "{}: reads must list the format the plugin writes ({})",
+                path.display(),
+                facts.writes
+            );
+        }
+        facts
+    }
 }
 
 /// `--remap-path-prefix` for the checkout and cargo's home, as `CARGO_ENCODED_RUSTFLAGS`

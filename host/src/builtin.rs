@@ -1,10 +1,23 @@
-//! The plugins compiled into this binary (see `build.rs`), looked up by name.
+//! The plugins compiled into this binary (see `build.rs`): found by name on push, and by
+//! the stream format a backup's manifest records on pull.
+//!
+//! **Invariant:** a built-in decodes a backup because it reads the backup's format, never
+//! because of which build wrote it. Rebuilt elsewhere (another compiler, another machine)
+//! or later, a built-in has other bytes and another sha256 but writes and reads the same
+//! formats; the sha256 stays in manifests for audit only. Custom plugins, whose format is
+//! their own, are pinned by sha256 instead (`plugin.rs`).
 
 /// One embedded plugin component.
 #[derive(Debug)]
 pub struct Builtin {
     /// Short name used on the command line and in manifests.
     pub name: &'static str,
+    /// The plugin crate's version.
+    pub version: &'static str,
+    /// The stream format it writes on push, recorded in each manifest's stage.
+    pub writes: &'static str,
+    /// Every stream format it decodes on pull (`writes` among them).
+    pub reads: &'static [&'static str],
     /// Hex sha256 of `bytes`, recorded in every manifest that uses the plugin.
     pub sha256: &'static str,
     /// The WebAssembly component.
@@ -18,6 +31,11 @@ pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTIN.iter().find(|p| p.name == name)
 }
 
+/// The built-in plugin that decodes stream format `format`, if this build has one.
+pub fn reader_of(format: &str) -> Option<&'static Builtin> {
+    BUILTIN.iter().find(|p| p.reads.contains(&format))
+}
+
 /// The names of every built-in plugin, for error messages.
 pub fn names() -> String {
     BUILTIN
@@ -27,67 +45,51 @@ pub fn names() -> String {
         .join(", ")
 }
 
-/// Earlier builds of the built-in plugins whose backups this build restores without
-/// `--allow-plugin-change`: (name, sha256). The built-ins write standard formats (zstd
-/// frames, age, OpenPGP), which each build reads whatever build wrote them, and the
-/// interop tests hold every build to the stock tools. A build that changes a format must
-/// not be listed here.
-pub const EARLIER_BUILDS: &[(&str, &str)] = &[
-    // Up to 2917235, before zstd's C counted trailing zeros of 64-bit words in one
-    // instruction on wasm32.
-    (
-        "zstd",
-        "157d41daa5cb60ff97510fbc12e154d764c8830b0125f5394b68d2a00085d25f",
-    ),
-    // Up to 158576a, before the decoder on wasm32 preferred single-symbol Huffman tables
-    // for literals that compress to 75% or more.
-    (
-        "zstd",
-        "67df4ea3ff4c0804f758fe16ca733052b97d978a1bdaa448d6e7e67dcc20d537",
-    ),
-    // Up to 22b0246, before the decompressor took `frame-checksums` (age and openpgp are
-    // unchanged since).
-    (
-        "zstd",
-        "e0f58816738b772f2151c75169f9f1be6fee0f8bad21ee8549e698a4e23823d1",
-    ),
-    // Up to 52b498d, before zstd's C got 64-bit bit containers on wasm32 and the build
-    // remapped source paths (built with cargo's home at /root/.cargo).
-    (
-        "zstd",
-        "2c9630858dacb9dd66eeb827085945d24885285ff54e2cd19047e7fbef3eb7af",
-    ),
-    (
-        "age",
-        "52d002942793b70e9f462f09179bb09f31ba954ffaee425f354f33a227ec787a",
-    ),
-    (
-        "openpgp",
-        "6040e35338dc913ab38a5dfcdd3d53abce4d60de6185cb2ae7840c701ca745f9",
-    ),
-    // Before the host lent AEAD to age (twgate 0.1.0, up to 6c1c93a).
-    (
-        "zstd",
-        "c955fb818915320d7843fac124e69469967b37dd3b0a170471d91cc112b83098",
-    ),
-    (
-        "age",
-        "dbf934498ff0d6e7ff7c6fa18d5b2b38059cc7408e5f35e62195985baa5c07ab",
-    ),
-    (
-        "openpgp",
-        "601022520bb594382ff2dc35e2dffd7f1265ae9c658489e9ba59df0e2e469637",
-    ),
-];
-
-/// Whether this build's built-in `name` restores what build `sha256` of it wrote.
-pub fn reads_output_of(name: &str, sha256: &str) -> bool {
-    find(name).is_some_and(|current| current.sha256 == sha256)
-        || EARLIER_BUILDS.contains(&(name, sha256))
+/// Every stream format this build decodes, for error messages.
+pub fn readable_formats() -> String {
+    BUILTIN
+        .iter()
+        .flat_map(|p| p.reads.iter().copied())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
+
+/// The format each built-in wrote before manifests recorded formats (versions 1 and 2):
+/// a stage was named by its plugin alone, and each of these has written one format since
+/// its first build. The compatibility corpus (`tests/compat`) holds backups of both
+/// versions. Custom plugins cannot take these names, so a stage so named was a built-in.
+pub const FORMATS_BEFORE_MANIFEST_V3: &[(&str, &str)] = &[
+    ("zstd", "zstd/rfc8878"),
+    ("age", "age-encryption.org/v1"),
+    ("openpgp", "openpgp/seipd-v1"),
+];
 
 /// Whether `plugin` is the built-in zstd, whose independent outputs (frames) decode, when
 /// concatenated, as the concatenated input: so a push may compress blocks in parallel.
 pub fn writes_independent_frames(plugin: &crate::plugin::Plugin) -> bool {
     matches!(plugin.origin, crate::plugin::Origin::Builtin) && plugin.name == "zstd"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_before_manifest_v3_is_still_read() {
+        for (name, format) in FORMATS_BEFORE_MANIFEST_V3 {
+            let reader = reader_of(format).unwrap_or_else(|| panic!("no reader of {format}"));
+            assert_eq!(&reader.name, name);
+        }
+    }
+
+    #[test]
+    fn each_format_has_one_reader() {
+        for plugin in BUILTIN {
+            assert!(plugin.reads.contains(&plugin.writes), "{}", plugin.name);
+            for format in plugin.reads {
+                let readers = BUILTIN.iter().filter(|p| p.reads.contains(format)).count();
+                assert_eq!(readers, 1, "{format} is read by {readers} built-ins");
+            }
+        }
+    }
 }

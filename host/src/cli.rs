@@ -88,6 +88,10 @@ pub enum WalCommand {
         archive: String,
         #[command(flatten)]
         keys: KeyArgs,
+        /// Decode even if a custom plugin's build differs from the one that wrote the WAL
+        /// file (or set allow_plugin_change = true in [plugins.NAME] of the config)
+        #[arg(long)]
+        allow_plugin_change: bool,
     },
 }
 
@@ -154,7 +158,8 @@ pub struct PullArgs {
     pub raw: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Decode even if a plugin differs from the build that wrote the backup
+    /// Decode even if a custom plugin's build differs from the one that wrote the backup
+    /// (built-in stages are decoded by stream format, whatever build wrote them)
     #[arg(long)]
     pub allow_plugin_change: bool,
 }
@@ -193,7 +198,8 @@ pub struct VerifyArgs {
     pub exec: Option<String>,
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Decode even if a plugin differs from the build that wrote the backup
+    /// Decode even if a custom plugin's build differs from the one that wrote the backup
+    /// (built-in stages are decoded by stream format, whatever build wrote them)
     #[arg(long)]
     pub allow_plugin_change: bool,
     /// Print the result as JSON

@@ -56,6 +56,11 @@ pub struct CustomPlugin {
     pub path: PathBuf,
     /// Hex sha256 of the file; twgate refuses to run any other build.
     pub sha256: Option<String>,
+    /// `true` decodes backups that another build of this plugin wrote, as
+    /// `--allow-plugin-change` does for one command: for `wal fetch` run as PostgreSQL's
+    /// restore_command, which takes no extra flag. Set it only once you know this build
+    /// reads what the earlier one wrote.
+    pub allow_plugin_change: Option<bool>,
     /// Memory limit, MiB (default: `plugin_memory_mib`, else 512).
     pub memory_mib: Option<usize>,
     /// Time limit per call, seconds (default: `plugin_timeout_secs`, else 120).

@@ -9,8 +9,9 @@ use crate::checksum::{Algorithm, Checksum};
 use serde::{Deserialize, Serialize};
 
 /// The manifest format this build writes; it reads every version up to this one.
-/// Version 2 checksums with BLAKE3 (`blake3` fields); version 1 with SHA-256 (`sha256`).
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 names each built-in stage's stream format (`format`); version 2 checksums with
+/// BLAKE3 (`blake3` fields); version 1 with SHA-256 (`sha256`).
+pub const FORMAT_VERSION: u32 = 3;
 /// The `format` field's fixed value, to recognise our files.
 pub const FORMAT_NAME: &str = "twgate-backup";
 
@@ -129,10 +130,33 @@ fn joined(sha256: &Option<String>, blake3: &Option<String>) -> Option<Checksum> 
 #[serde(deny_unknown_fields)]
 pub struct StageRecord {
     pub plugin: String,
+    /// The plugin's own version, as it reported it.
     pub version: String,
+    /// The stream format a built-in wrote (e.g. `zstd/rfc8878`), which decides what decodes
+    /// it; absent for a custom plugin, which is pinned by `sha256` instead (and in
+    /// manifests before version 3, see [`StageRecord::stream_format`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// The sha256 of the component that ran: what decodes a custom plugin's stage, and for
+    /// a built-in a record for audit only.
     pub sha256: String,
     /// Public settings as the plugin described them, e.g. `level=3`, `recipient=age1...`.
     pub params: Vec<(String, String)>,
+}
+
+impl StageRecord {
+    /// The stream format of this stage if a built-in wrote it, in a manifest of version
+    /// `manifest_version`; `None` for a custom plugin. Before version 3 a built-in stage
+    /// was named by its plugin alone, and each name stood for one format.
+    pub fn stream_format(&self, manifest_version: u32) -> Option<&str> {
+        if manifest_version >= 3 {
+            return self.format.as_deref();
+        }
+        crate::builtin::FORMATS_BEFORE_MANIFEST_V3
+            .iter()
+            .find(|(name, _)| *name == self.plugin)
+            .map(|(_, format)| *format)
+    }
 }
 
 impl Manifest {

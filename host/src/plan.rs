@@ -4,10 +4,12 @@
 //! **Invariant:** secrets (passphrases, identity files) only ever travel in `StageSpec::secrets`,
 //! which is handed to the plugin and never recorded or printed.
 
+use crate::builtin;
 use crate::cli::EncryptWith;
 use crate::config::Config;
-use crate::manifest::StageRecord;
+use crate::manifest::{Manifest, StageRecord};
 use crate::plugin::{Catalog, CatalogError, Origin, Plugin};
+use crate::ui;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -38,14 +40,30 @@ pub enum PlanError {
         source: std::io::Error,
     },
     #[error(
-        "backup was written with plugin {plugin} build {recorded}, but this twgate has build {current}: \
-         pass --allow-plugin-change to decode with this build"
+        "backup was written with custom plugin {plugin} build {recorded}, but the config pins build \
+         {current}: if this build reads what the earlier one wrote, pass --allow-plugin-change \
+         (or set allow_plugin_change = true in [plugins.{plugin}], for wal fetch)"
     )]
     PluginChanged {
         plugin: String,
         recorded: String,
         current: String,
     },
+    #[error(
+        "backup was written by a newer twgate: its {plugin} stage is in stream format {format}, \
+         which this twgate {} cannot read (it reads {readable}); upgrade twgate",
+        env!("CARGO_PKG_VERSION")
+    )]
+    UnknownFormat {
+        plugin: String,
+        format: String,
+        readable: String,
+    },
+    #[error(
+        "backup was written with a custom plugin named {plugin}, but {plugin} is now a built-in \
+         plugin that does not read it: restore it with the twgate build that wrote it"
+    )]
+    CustomNowBuiltin { plugin: String },
 }
 
 /// Plugin parameters or secrets: ordered key/value pairs.
@@ -228,31 +246,31 @@ pub fn decode_secrets(
     Ok(secrets)
 }
 
-/// The stages that undo a recorded pipeline, in the order to apply them.
+/// The stages that undo a recorded pipeline, in the order to apply them. A built-in stage
+/// is decoded by whichever built-in reads its stream format, whatever build wrote it; a
+/// custom stage by the configured plugin of its name, only if it is the same build (by
+/// sha256) or another build is allowed, by `allow_plugin_change` or in the plugin's config.
 pub fn inverse_stages(
     catalog: &Catalog,
-    pipeline: &[StageRecord],
+    manifest: &Manifest,
     secrets: &[(String, Vec<u8>)],
     allow_plugin_change: bool,
 ) -> Result<Vec<StageSpec>, PlanError> {
-    pipeline
+    manifest
+        .pipeline
         .iter()
         .rev()
         .map(|record| {
-            let mut stage = spec(catalog, &record.plugin, Vec::new())?;
-            let builtin_reads_it = matches!(stage.plugin.origin, Origin::Builtin)
-                && crate::builtin::reads_output_of(&record.plugin, &record.sha256);
-            if stage.plugin.sha256 != record.sha256 && !allow_plugin_change && !builtin_reads_it {
-                return Err(PlanError::PluginChanged {
-                    plugin: record.plugin.clone(),
-                    recorded: record.sha256[..12.min(record.sha256.len())].to_string(),
-                    current: stage.plugin.sha256[..12].to_string(),
-                });
-            }
-            if KEYED_PLUGINS.contains(&record.plugin.as_str()) {
+            let mut stage = match record.stream_format(manifest.version) {
+                Some(format) => builtin_decoder(record, format)?,
+                None => custom_decoder(catalog, record, allow_plugin_change)?,
+            };
+            let plugin = &stage.plugin;
+            let builtin = matches!(plugin.origin, Origin::Builtin);
+            if builtin && KEYED_PLUGINS.contains(&plugin.name.as_str()) {
                 stage.secrets = secrets.to_vec();
             }
-            if record.plugin == "zstd" && matches!(stage.plugin.origin, Origin::Builtin) {
+            if builtin && plugin.name == "zstd" {
                 // Every decode checks the BLAKE3 (or SHA-256) of all restored bytes against
                 // the manifest (`commands::pull::decode`), so zstd's own per-frame XXH64 is
                 // the same check done twice, and 10–15% of a pull.
@@ -265,4 +283,45 @@ pub fn inverse_stages(
             Ok(stage)
         })
         .collect()
+}
+
+/// The built-in that reads `format`: no flag, no sha256 check.
+fn builtin_decoder(record: &StageRecord, format: &str) -> Result<StageSpec, PlanError> {
+    let builtin = builtin::reader_of(format).ok_or_else(|| PlanError::UnknownFormat {
+        plugin: ui::untrusted(&record.plugin),
+        format: ui::untrusted(format),
+        readable: builtin::readable_formats(),
+    })?;
+    Ok(StageSpec {
+        plugin: Arc::new(Plugin::builtin(builtin)),
+        params: Vec::new(),
+        secrets: Vec::new(),
+    })
+}
+
+/// The configured custom plugin that wrote `record`, pinned by sha256.
+fn custom_decoder(
+    catalog: &Catalog,
+    record: &StageRecord,
+    allow_plugin_change: bool,
+) -> Result<StageSpec, PlanError> {
+    // The name is looked up as it would print: one with control characters in it names no
+    // plugin, and the error that says so is safe to print.
+    let stage = spec(catalog, &ui::untrusted(&record.plugin), Vec::new())?;
+    let plugin = &stage.plugin;
+    if plugin.origin == Origin::Builtin {
+        // A stage without a format was written by a custom plugin of this name, which a
+        // later built-in of the same name does not decode.
+        return Err(PlanError::CustomNowBuiltin {
+            plugin: ui::untrusted(&record.plugin),
+        });
+    }
+    if plugin.sha256 != record.sha256 && !allow_plugin_change && !plugin.allow_other_builds {
+        return Err(PlanError::PluginChanged {
+            plugin: plugin.name.clone(),
+            recorded: ui::untrusted(&record.sha256.chars().take(12).collect::<String>()),
+            current: plugin.sha256[..12].to_string(),
+        });
+    }
+    Ok(stage)
 }

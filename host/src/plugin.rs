@@ -3,7 +3,9 @@
 //!
 //! **Invariant:** a custom plugin runs only if its file's sha256 equals the one pinned in
 //! the config; a mismatch or a missing pin is an error that shows the file's actual sha256
-//! (public) so the operator can review and pin it.
+//! (public) so the operator can review and pin it. A custom plugin's stream format is its
+//! own, so it decodes only what the same build wrote, unless `--allow-plugin-change` or
+//! its config's `allow_plugin_change` says otherwise; built-ins decode by stream format.
 
 use crate::builtin::{self, Builtin};
 use crate::config::CustomPlugin;
@@ -23,6 +25,12 @@ pub struct Plugin {
     pub sha256: String,
     pub bytes: Cow<'static, [u8]>,
     pub origin: Origin,
+    /// The stream format a built-in writes (recorded in manifests); `None` for a custom
+    /// plugin, whose format is its own.
+    pub writes: Option<&'static str>,
+    /// Whether it may decode what another build of it wrote without `--allow-plugin-change`
+    /// (`allow_plugin_change = true` in its config).
+    pub allow_other_builds: bool,
     /// Limits that replace the runtime's defaults for this plugin.
     pub limits: Option<Limits>,
     /// How a call past its time limit is stopped: the built-ins run without interruption
@@ -49,6 +57,8 @@ impl Plugin {
             sha256: plugin.sha256.into(),
             bytes: Cow::Borrowed(plugin.bytes),
             origin: Origin::Builtin,
+            writes: Some(plugin.writes),
+            allow_other_builds: false,
             limits: None,
             time_bound: TimeBound::EndProcess,
             sandbox: Arc::new(Sandbox::none(plugin.name)),
@@ -70,6 +80,8 @@ impl Plugin {
             sha256: hex::encode(sha2::Sha256::digest(&bytes)),
             bytes: Cow::Owned(bytes),
             origin: Origin::File(path.to_path_buf()),
+            writes: None,
+            allow_other_builds: false,
             limits: None,
             time_bound: TimeBound::Interrupt,
             params: Vec::new(),
@@ -217,6 +229,8 @@ impl Catalog {
             sha256: actual,
             bytes: Cow::Owned(bytes),
             origin: Origin::File(config.path.clone()),
+            writes: None,
+            allow_other_builds: config.allow_plugin_change.unwrap_or(false),
             limits: Some(limits),
             time_bound: match config.interruptible {
                 Some(false) => TimeBound::EndProcess,

@@ -28,6 +28,28 @@ pub fn warn(message: &str) {
     }
 }
 
+/// Text from outside twgate's control (a manifest, a store, a plugin) made safe to print:
+/// control characters and invisible direction marks escaped (so no terminal escape,
+/// carriage return, newline or reordered text gets through), on one line, at most 200
+/// characters.
+pub fn untrusted(text: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let mut out = String::new();
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_CHARS {
+            out.push_str("...");
+            break;
+        }
+        let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
+        if c.is_control() || invisible {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Formats a byte count for people: `1.5 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -105,5 +127,24 @@ impl Progress {
         if self.enabled {
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_text_is_one_bounded_line_without_escapes() {
+        let hostile = "zstd/9\u{1b}]0;owned\u{7}\r\nnext\u{202e}txt";
+        let safe = untrusted(hostile);
+        assert_eq!(
+            safe,
+            "zstd/9\\u{1b}]0;owned\\u{7}\\u{d}\\u{a}next\\u{202e}txt"
+        );
+        assert!(!safe.chars().any(|c| c.is_control()));
+        let long = untrusted(&"x".repeat(10_000));
+        assert_eq!(long.len(), 203);
+        assert_eq!(untrusted("age-encryption.org/v1"), "age-encryption.org/v1");
     }
 }

@@ -17,7 +17,10 @@ fn push_pull_round_trip_default_pipeline() {
         serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
     let m = &list[0];
     assert_eq!(m["id"], id.as_str());
-    assert_eq!(m["version"], 2);
+    assert_eq!(m["version"], 3);
+    // Each built-in stage names its stream format: what decodes it on pull.
+    assert_eq!(m["pipeline"][0]["plugin"], "zstd");
+    assert_eq!(m["pipeline"][0]["format"], "zstd/rfc8878");
     assert_eq!(m["original"]["blake3"], blake3(&data).as_str());
     assert!(
         m["original"].get("sha256").is_none(),

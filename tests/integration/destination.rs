@@ -238,6 +238,15 @@ fn plugins_and_plugin_inspect_show_kind_capabilities_and_grants() {
     let zstd = lines.iter().position(|l| l.starts_with("zstd ")).unwrap();
     assert!(lines[zstd].contains("transform"), "{listing}");
     assert!(lines[zstd + 1].contains("granted nothing"), "{listing}");
+    assert!(
+        lines[zstd + 2].contains("writes zstd/rfc8878; decodes zstd/rfc8878"),
+        "{listing}"
+    );
+    // A destination stores objects; it has no stream format.
+    assert!(
+        !lines.get(webdav + 2).is_some_and(|l| l.contains("format")),
+        "{listing}"
+    );
 
     let wasm = webdav_wasm().to_str().unwrap();
     let report = String::from_utf8(env.ok(&["plugin", "inspect", wasm], b"")).unwrap();

@@ -4,6 +4,7 @@
 
 mod backends;
 mod cli;
+mod compat;
 mod crash;
 mod deploy;
 mod destination;

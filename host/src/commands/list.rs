@@ -1,7 +1,10 @@
-//! `twgate list`: the backups that exist (those with a manifest), oldest first.
+//! `twgate list`: the backups that exist (those with a manifest), oldest first, and any
+//! stage in a stream format this build cannot read.
 
 use super::Context;
+use crate::builtin;
 use crate::cli::ListArgs;
+use crate::manifest::Manifest;
 use crate::storage;
 use crate::ui;
 use anyhow::Result;
@@ -32,8 +35,30 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
             m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
             ui::bytes(m.original.size),
             ui::bytes(m.stored.size),
-            m.pipeline_summary()
+            pipeline(m)
         );
     }
     Ok(())
+}
+
+/// `zstd+age`, with a stage whose format this build does not read marked as needing a
+/// newer twgate.
+fn pipeline(manifest: &Manifest) -> String {
+    if manifest.pipeline.is_empty() {
+        return "none".into();
+    }
+    let stages: Vec<String> = manifest
+        .pipeline
+        .iter()
+        .map(|stage| {
+            let plugin = ui::untrusted(&stage.plugin);
+            match stage.stream_format(manifest.version) {
+                Some(format) if builtin::reader_of(format).is_none() => {
+                    format!("{plugin}({}: needs a newer twgate)", ui::untrusted(format))
+                }
+                _ => plugin,
+            }
+        })
+        .collect();
+    stages.join("+")
 }

@@ -1,5 +1,6 @@
 //! `twgate plugins`: the built-in plugins and the configured custom ones, as they describe
-//! themselves, with where they come from and the capabilities they are granted.
+//! themselves, with where they come from, the stream formats they write and read, and the
+//! capabilities they are granted.
 //! `twgate plugin inspect FILE`: what a component is, before anyone pins or grants it.
 
 use super::Context;
@@ -43,6 +44,21 @@ pub fn plugins(ctx: &Context) -> Result<()> {
             println!("{:<14} granted nothing", "");
         } else {
             println!("{:<14} granted: {}", "", granted.join(", "));
+        }
+        match (&plugin.origin, plugin.writes) {
+            (Origin::Builtin, Some(writes)) => {
+                let reads = crate::builtin::find(&plugin.name).map_or(&[][..], |b| b.reads);
+                println!(
+                    "{:<14} writes {writes}; decodes {} from any build",
+                    "",
+                    reads.join(", ")
+                );
+            }
+            _ if kind == crate::runtime::inspect::Kind::Transform => println!(
+                "{:<14} stream format of its own: decodes only what this build (sha256) wrote",
+                ""
+            ),
+            _ => {}
         }
     }
     Ok(())

@@ -69,12 +69,7 @@ async fn decoder(
         .as_deref()
         .or(ctx.config.passphrase_env.as_deref());
     let secrets = plan::decode_secrets(&identities, passphrase_env)?;
-    let specs = plan::inverse_stages(
-        &ctx.catalog(),
-        &manifest.pipeline,
-        &secrets,
-        allow_plugin_change,
-    )?;
+    let specs = plan::inverse_stages(&ctx.catalog(), &manifest, &secrets, allow_plugin_change)?;
     let runtime = ctx.runtime()?;
     let mut steps = Vec::new();
     for spec in &specs {

@@ -161,10 +161,16 @@ pub(super) async fn store_backup(
     }
 
     let mut pipeline_records = Vec::new();
-    for mut stage in outcome.stages {
+    assert_eq!(
+        specs.len(),
+        outcome.stages.len(),
+        "one finished stage per spec"
+    );
+    for (spec, mut stage) in specs.iter().zip(outcome.stages) {
         pipeline_records.push(StageRecord {
             plugin: stage.plugin().to_string(),
             version: stage.version().to_string(),
+            format: spec.plugin.writes.map(String::from),
             sha256: stage.sha256().to_string(),
             params: stage.describe()?,
         });

@@ -44,10 +44,11 @@ pub async fn wal(ctx: &Context, command: WalCommand) -> Result<()> {
             dest,
             archive,
             keys,
+            allow_plugin_change,
         } => {
             // A plugin that overruns its time limit must stop recovery too.
             crate::runtime::set_timeout_exit_code(Exit::ABORT_CODE);
-            fetch_wal(ctx, &segment, &dest, archive, keys)
+            fetch_wal(ctx, &segment, &dest, archive, keys, allow_plugin_change)
                 .await
                 .map_err(|e| match e.downcast::<Exit>() {
                     Ok(exit) => exit.into(),
@@ -108,6 +109,7 @@ async fn fetch_wal(
     dest: &Path,
     archive: String,
     keys: KeyArgs,
+    allow_plugin_change: bool,
 ) -> Result<()> {
     validate_name(&archive)?;
     let segment = segment_name(segment)?;
@@ -124,7 +126,7 @@ async fn fetch_wal(
         output: Some(dest.to_path_buf()),
         raw: false,
         keys,
-        allow_plugin_change: false,
+        allow_plugin_change,
     };
     pull::pull(ctx, args).await
 }

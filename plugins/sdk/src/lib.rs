@@ -455,7 +455,7 @@ pub mod __private {
     #[cfg(target_arch = "wasm32")]
     pub use crate::component::{bindings, Plugin};
     #[cfg(target_arch = "wasm32")]
-    pub use crate::dest_glue::{bindings as destination_bindings, DestinationPlugin};
+    pub use crate::destination_component::{bindings as destination_bindings, DestinationPlugin};
 
     /// Compiles only if `T` implements [`Transform`](crate::Transform).
     pub fn assert_transform<T: crate::Transform>() {}
@@ -475,7 +475,7 @@ pub use destination::{
 #[cfg(target_arch = "wasm32")]
 mod component;
 #[cfg(target_arch = "wasm32")]
-mod dest_glue;
+mod destination_component;
 
 #[cfg(test)]
 mod tests {

@@ -8,12 +8,6 @@
 //! export macro for `DestinationPlugin<T>`, which also emits the world's component-type
 //! section; no section is linked in otherwise (`disable_custom_section_link_helpers`), so a
 //! transform plugin never carries anything of the destination world.
-//!
-//! Keeping the built-in transform plugins byte-identical (their sha256 is in every backup's
-//! manifest, and a pull refuses a changed plugin): the two `generate!`s each emit identical
-//! small runtime helpers, which LLVM merges, keeping one symbol name in the `name` section.
-//! With this module's name (`dest_glue`, which mangles after `component`) the transform's
-//! name survives; and `component.rs` keeps its line numbers, which panic locations embed.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
