@@ -141,6 +141,10 @@ pub struct PushArgs {
     /// Encrypt with a passphrase read from this environment variable
     #[arg(long, value_name = "VAR")]
     pub passphrase_env: Option<String>,
+    /// Store an empty stream (refused otherwise: a producer that failed before writing
+    /// anything is not a backup)
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Run this command and store its stdout; commit only if it exits 0
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -71,9 +71,21 @@ fn version_1_sha256_manifests_still_restore_and_verify() {
 }
 
 #[test]
-fn empty_input_round_trips() {
+fn empty_input_is_not_a_backup_unless_allowed() {
     let env = TestEnv::new();
-    env.push("empty", b"", &[]);
+    // `pg_basebackup ... | twgate push base` with the server down: nothing comes.
+    let err = env.fails(&["push", "empty"], b"");
+    assert_one_line_error(&err, "read nothing from standard input");
+    assert!(
+        err.contains("-- COMMAND") && err.contains("--allow-empty"),
+        "{err}"
+    );
+    let err = env.fails(&["push", "empty", "--", "true"], b"");
+    assert_one_line_error(&err, "read nothing from `true`");
+    assert!(env.backup_ids(None).is_empty());
+    assert!(env.stored_files("empty").is_empty(), "nothing stored");
+
+    env.push("empty", b"", &["--allow-empty"]);
     assert_eq!(env.ok(&["pull", "empty"], b""), b"");
     env.ok(&["verify", "empty"], b"");
 }

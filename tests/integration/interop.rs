@@ -716,7 +716,7 @@ fn parallel_zstd_frames_are_one_standard_stream() {
     }
 
     // An empty input is still a valid (empty) zstd stream, both ways.
-    let out = run_with(threads("2").args(["push", "empty"]), b"");
+    let out = run_with(threads("2").args(["push", "empty", "--allow-empty"]), b"");
     assert!(out.status.success());
     let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let stored = env.data_file("empty", &id);

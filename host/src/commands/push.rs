@@ -154,6 +154,21 @@ pub(super) async fn store_backup(
             status.code()
         }
     };
+    if outcome.input.size == 0 && !args.allow_empty {
+        writer.abort().await;
+        bail!(
+            "push {} read nothing from {}: an empty stream is not a backup, so nothing was \
+             stored (did the producer fail? `twgate push {} -- COMMAND` checks its exit status; \
+             --allow-empty stores an empty stream that is meant to be empty)",
+            args.name,
+            match (args.command.first(), file) {
+                (Some(program), _) => format!("`{}`", ui::untrusted(program)),
+                (None, Some(path)) => ui::untrusted(&path.display().to_string()),
+                (None, None) => "standard input".into(),
+            },
+            args.name
+        );
+    }
     if let Err(e) = writer.commit(&store).await {
         return Err(
             anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))

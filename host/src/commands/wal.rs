@@ -97,6 +97,7 @@ async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
         encrypt: None,
         recipients: Vec::new(),
         passphrase_env: None,
+        allow_empty: false,
         command: Vec::new(),
     };
     push::store_backup(ctx, args, Some(path), Some(segment)).await?;
