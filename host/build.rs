@@ -21,6 +21,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("zstd", "twgate_plugin_zstd"),
     ("age", "twgate_plugin_age"),
     ("openpgp", "twgate_plugin_openpgp"),
+    ("check", "twgate_plugin_check"),
 ];
 const TARGET: &str = "wasm32-wasip2";
 
@@ -142,10 +143,11 @@ fn main() {
 }
 
 /// What a built-in plugin's Cargo.toml says of it: its version and, under
-/// `[package.metadata.twgate]`, the stream format it writes and every format it reads.
+/// `[package.metadata.twgate]`, the stream format it writes and every format it reads; or
+/// `role = "check"` for the check, which writes and reads no stream.
 struct PackageFacts {
     version: String,
-    writes: String,
+    writes: Option<String>,
     reads: Vec<String>,
 }
 
@@ -173,9 +175,20 @@ impl PackageFacts {
                 .unwrap_or_else(|| panic!("{what} in {} must be a string", path.display()))
                 .to_string()
         };
+        let version = string(&package["version"], "package.version");
+        if twgate
+            .get("role")
+            .is_some_and(|r| r.as_str() == Some("check"))
+        {
+            return PackageFacts {
+                version,
+                writes: None,
+                reads: Vec::new(),
+            };
+        }
         let facts = PackageFacts {
-            version: string(&package["version"], "package.version"),
-            writes: string(&twgate["writes"], "writes"),
+            version,
+            writes: Some(string(&twgate["writes"], "writes")),
             reads: twgate["reads"]
                 .as_array()
                 .unwrap_or_else(|| panic!("reads in {} must be a list", path.display()))
@@ -183,11 +196,11 @@ impl PackageFacts {
                 .map(|v| string(v, "reads"))
                 .collect(),
         };
-        if !facts.reads.contains(&facts.writes) {
+        let writes = facts.writes.as_ref().expect("set above");
+        if !facts.reads.contains(writes) {
             panic!(
-                "{}: reads must list the format the plugin writes ({})",
-                path.display(),
-                facts.writes
+                "{}: reads must list the format the plugin writes ({writes})",
+                path.display()
             );
         }
         facts

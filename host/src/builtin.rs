@@ -14,8 +14,9 @@ pub struct Builtin {
     pub name: &'static str,
     /// The plugin crate's version.
     pub version: &'static str,
-    /// The stream format it writes on push, recorded in each manifest's stage.
-    pub writes: &'static str,
+    /// The stream format it writes on push, recorded in each manifest's stage; `None` for
+    /// the [`CHECK`], which writes no stream.
+    pub writes: Option<&'static str>,
     /// Every stream format it decodes on pull (`writes` among them).
     pub reads: &'static [&'static str],
     /// Hex sha256 of `bytes`, recorded in every manifest that uses the plugin.
@@ -25,6 +26,10 @@ pub struct Builtin {
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+
+/// The built-in that checks, on push, that the original stream is complete (a pg_dump
+/// archive, a tar, a plain SQL dump): a pipeline `Step::Check`, never a transform.
+pub const CHECK: &str = "check";
 
 /// Finds a built-in plugin by name.
 pub fn find(name: &str) -> Option<&'static Builtin> {
@@ -85,7 +90,10 @@ mod tests {
     #[test]
     fn each_format_has_one_reader() {
         for plugin in BUILTIN {
-            assert!(plugin.reads.contains(&plugin.writes), "{}", plugin.name);
+            match plugin.writes {
+                Some(writes) => assert!(plugin.reads.contains(&writes), "{}", plugin.name),
+                None => assert_eq!(plugin.name, CHECK),
+            }
             for format in plugin.reads {
                 let readers = BUILTIN.iter().filter(|p| p.reads.contains(format)).count();
                 assert_eq!(readers, 1, "{format} is read by {readers} built-ins");

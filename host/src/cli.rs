@@ -145,6 +145,10 @@ pub struct PushArgs {
     /// anything is not a backup)
     #[arg(long)]
     pub allow_empty: bool,
+    /// Store the stream without checking that a pg_dump archive, tar or SQL dump in it is
+    /// complete (checked otherwise, and refused if cut short)
+    #[arg(long)]
+    pub no_check: bool,
     /// Run this command and store its stdout; commit only if it exits 0
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -32,6 +32,45 @@ pub struct Manifest {
     pub stored: StoredObject,
     /// The stages applied on push, in order; pull applies their inverses in reverse.
     pub pipeline: Vec<StageRecord>,
+    /// What the push checked of the original bytes before it committed them (version 3;
+    /// absent before, and when pushed with `--no-check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckRecord>,
+}
+
+/// What the built-in check found: the stream's format and that it was complete.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRecord {
+    /// `pg_dump custom archive`, `tar archive`, `plain SQL dump (pg_dump)`, `plain SQL
+    /// cluster dump (pg_dumpall)`, or `unknown` when the stream is in no format twgate
+    /// checks (it was stored as it came).
+    pub format: String,
+    /// What the check read, e.g. `toc-entries` and `data-blocks` of a pg_dump archive, the
+    /// `start-wal-location` of a base backup.
+    pub facts: Vec<(String, String)>,
+    /// The check plugin's version and sha256, for audit.
+    pub version: String,
+    pub sha256: String,
+}
+
+impl CheckRecord {
+    /// One of the facts, by name.
+    pub fn fact(&self, key: &str) -> Option<&str> {
+        self.facts
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `pg_dump custom archive (toc-entries 20, data-blocks 2)` for people.
+    pub fn summary(&self) -> String {
+        if self.facts.is_empty() {
+            return self.format.clone();
+        }
+        let facts: Vec<String> = self.facts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        format!("{} ({})", self.format, facts.join(", "))
+    }
 }
 
 /// Where the bytes came from.
@@ -188,6 +227,13 @@ impl Manifest {
         let mut json = serde_json::to_vec_pretty(self).expect("a manifest always serializes");
         json.push(b'\n');
         json
+    }
+
+    /// Whether this backup counts as one: a push commits only streams that passed their
+    /// check, so only an empty one does not (written before twgate refused empty streams,
+    /// or pushed with `--allow-empty`), whatever its format.
+    pub fn has_content(&self) -> bool {
+        self.original.size > 0
     }
 
     /// "zstd(level=3) | age(recipients)" for people.

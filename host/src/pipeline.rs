@@ -113,6 +113,10 @@ pub enum Step {
     /// One stage on several instances, one independent output per block (see the module
     /// documentation). The stages must be able to `restart` (no secrets).
     Frames(Vec<Stage>),
+    /// A check (the built-in `check`): it sees every chunk and returns nothing; the chunk
+    /// itself is passed on, uncopied. Its `finish` fails if the stream is incomplete, and
+    /// the end of the stream goes on only after it passed.
+    Check(Stage),
 }
 
 pub(crate) enum Msg {
@@ -206,6 +210,9 @@ pub enum PipelineError {
     Source(#[source] anyhow::Error),
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// The check refused the stream: incomplete or malformed.
+    #[error("{message}")]
+    Refused { message: String },
     #[error("writing the output failed")]
     Sink(#[source] anyhow::Error),
     /// Another part of the pipeline stopped first; never the error reported.
@@ -247,6 +254,10 @@ pub async fn run<S: Sink + Send>(
                 (stage, result)
             }
             Step::Frames(stages) => crate::frames::run(stages, &mut stage_rx, &tx),
+            Step::Check(mut stage) => {
+                let result = run_check(&mut stage, &mut stage_rx, &tx);
+                (stage, result)
+            }
         }));
     }
 
@@ -347,6 +358,40 @@ pub(crate) fn run_stage(
     }
     gather.pour(stage, Stage::finish, &mut send)?;
     gather.flush(&mut send)?;
+    tx.blocking_send(Msg::End)
+        .map_err(|_| PipelineError::Cancelled)
+}
+
+/// Runs a [`Step::Check`]: every chunk to the check, then on, unchanged.
+fn run_check(
+    stage: &mut Stage,
+    rx: &mut mpsc::Receiver<Msg>,
+    tx: &mpsc::Sender<Msg>,
+) -> Result<(), PipelineError> {
+    let refused = |e: StageError| match e {
+        StageError::CorruptInput { message, .. } => PipelineError::Refused { message },
+        other => PipelineError::Stage(other),
+    };
+    let plugin = stage.plugin().to_string();
+    let nothing = |output: Vec<u8>| match output.is_empty() {
+        true => Ok(()),
+        false => Err(PipelineError::Stage(StageError::Internal {
+            plugin: plugin.clone(),
+            message: "a check returned bytes; it must only judge".into(),
+        })),
+    };
+    loop {
+        match rx.blocking_recv() {
+            Some(Msg::Data(chunk)) => {
+                nothing(stage.push(&chunk).map_err(refused)?)?;
+                tx.blocking_send(Msg::Data(chunk))
+                    .map_err(|_| PipelineError::Cancelled)?;
+            }
+            Some(Msg::End) => break,
+            None => return Err(PipelineError::Cancelled),
+        }
+    }
+    nothing(stage.finish().map_err(refused)?)?;
     tx.blocking_send(Msg::End)
         .map_err(|_| PipelineError::Cancelled)
 }

@@ -24,6 +24,10 @@ pub enum PlanError {
     BadEncrypt(String),
     #[error(transparent)]
     Plugin(#[from] CatalogError),
+    #[error(
+        "'{0}' is the built-in check, which every push runs (unless --no-check), not a transform"
+    )]
+    NotATransform(String),
     #[error("--transform '{0}' is not valid: use NAME or NAME:KEY=VALUE,KEY=VALUE")]
     BadTransform(String),
     #[error("recipient '{0}' is neither an age1... public key nor a readable file")]
@@ -166,12 +170,24 @@ impl PushSettings {
     }
 }
 
+/// The check every push runs first unless `--no-check` (see `pipeline::Step::Check`).
+pub fn check_spec() -> Option<StageSpec> {
+    builtin::find(builtin::CHECK).map(|check| StageSpec {
+        plugin: Arc::new(Plugin::builtin(check)),
+        params: Vec::new(),
+        secrets: Vec::new(),
+    })
+}
+
 fn spec(
     catalog: &Catalog,
     name: &str,
     params: Vec<(String, Vec<u8>)>,
 ) -> Result<StageSpec, PlanError> {
     let plugin = catalog.find(name)?;
+    if plugin.origin == Origin::Builtin && plugin.writes.is_none() {
+        return Err(PlanError::NotATransform(name.into()));
+    }
     // The config's params come first, so values given on the command line follow them.
     let mut all = plugin.params.clone();
     all.extend(params);

@@ -57,7 +57,7 @@ impl Plugin {
             sha256: plugin.sha256.into(),
             bytes: Cow::Borrowed(plugin.bytes),
             origin: Origin::Builtin,
-            writes: Some(plugin.writes),
+            writes: plugin.writes,
             allow_other_builds: false,
             limits: None,
             time_bound: TimeBound::EndProcess,

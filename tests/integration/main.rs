@@ -3,6 +3,7 @@
 //! (`zstd`, `age`, `gpg`) are required, and a missing one fails the test, never skips it.
 
 mod backends;
+mod checks;
 mod cli;
 mod compat;
 mod crash;

@@ -1,5 +1,5 @@
-//! `twgate list`: the backups that exist (those with a manifest), oldest first, and any
-//! stage in a stream format this build cannot read.
+//! `twgate list`: the backups that exist (those with a manifest), oldest first, with
+//! what their push checked and any stage in a stream format this build cannot read.
 
 use super::Context;
 use crate::builtin;
@@ -24,18 +24,21 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<20} {:<30} {:<20} {:>10} {:>10}  PIPELINE",
-        "NAME", "ID", "FINISHED (UTC)", "SIZE", "STORED"
+        "{:<20} {:<30} {:<20} {:>10} {:>10}  {:<16} CHECKED",
+        "NAME", "ID", "FINISHED (UTC)", "SIZE", "STORED", "PIPELINE"
     );
     for m in &manifests {
         println!(
-            "{:<20} {:<30} {:<20} {:>10} {:>10}  {}",
+            "{:<20} {:<30} {:<20} {:>10} {:>10}  {:<16} {}",
             m.name,
             m.id,
             m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
             ui::bytes(m.original.size),
             ui::bytes(m.stored.size),
-            pipeline(m)
+            pipeline(m),
+            m.check
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |c| ui::untrusted(&c.format))
         );
     }
     Ok(())

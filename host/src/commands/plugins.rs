@@ -54,6 +54,11 @@ pub fn plugins(ctx: &Context) -> Result<()> {
                     reads.join(", ")
                 );
             }
+            (Origin::Builtin, None) => println!(
+                "{:<14} checks on push that a pg_dump archive, tar or SQL dump is complete; \
+                 writes nothing",
+                ""
+            ),
             _ if kind == crate::runtime::inspect::Kind::Transform => println!(
                 "{:<14} stream format of its own: decodes only what this build (sha256) wrote",
                 ""

@@ -245,6 +245,7 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
             "ok": true,
             "original": manifest.original,
             "stored": manifest.stored,
+            "check": manifest.check,
             "exec": args.exec,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);

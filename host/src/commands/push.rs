@@ -4,9 +4,10 @@
 use super::Context;
 use crate::checksum::{Algorithm, Checksum};
 use crate::cli::PushArgs;
+use crate::manifest::CheckRecord;
 use crate::manifest::{self, Manifest, StageRecord, StoredObject};
-use crate::pipeline::{self, Sink, Source};
-use crate::plan::PushSettings;
+use crate::pipeline::{self, PipelineError, Sink, Source};
+use crate::plan::{self, PushSettings};
 use crate::runtime::Direction;
 use crate::storage::{self, DataWriter, Store};
 use crate::ui;
@@ -61,6 +62,15 @@ pub(super) async fn store_backup(
     store.check_writable().await?;
     let runtime = ctx.runtime()?;
     let mut steps = Vec::new();
+    // The check sees the original bytes, first; it judges and passes them on unchanged.
+    let check = match args.no_check {
+        true => None,
+        false => plan::check_spec(),
+    };
+    if let Some(check) = &check {
+        let stage = runtime.open(&check.plugin, Direction::Forward, &[], &[])?;
+        steps.push(pipeline::Step::Check(stage));
+    }
     for spec in &specs {
         steps.push(pipeline::open_step(&runtime, spec, Direction::Forward)?);
     }
@@ -131,8 +141,31 @@ pub(super) async fn store_backup(
         Ok(outcome) => outcome,
         Err(e) => {
             writer.abort().await;
+            let refused = match e.downcast_ref::<PipelineError>() {
+                Some(PipelineError::Refused { message }) => Some(message.clone()),
+                _ => None,
+            };
+            if let (Some(message), Some(child)) = (&refused, &mut child) {
+                // The producer has ended its output; its exit status says why.
+                if let Ok(status) = child.wait().await {
+                    if !status.success() {
+                        bail!(
+                            "`{}` failed ({status}) and its output is incomplete ({message}); \
+                             nothing was stored",
+                            ui::untrusted(&args.command[0])
+                        );
+                    }
+                }
+            }
             if let Some(child) = &mut child {
                 let _ = child.kill().await;
+            }
+            if let Some(message) = refused {
+                bail!(
+                    "push {} refused: {message}; nothing was stored (if the producer failed, \
+                     fix it and push again; --no-check stores a stream unchecked)",
+                    args.name
+                );
             }
             return Err(e.context(format!("push {} failed; nothing was stored", args.name)));
         }
@@ -175,13 +208,29 @@ pub(super) async fn store_backup(
         );
     }
 
+    let mut stages = outcome.stages.into_iter();
+    let check = match check {
+        None => None,
+        Some(_) => {
+            let mut stage = stages.next().expect("the check ran first");
+            let described = stage.describe()?;
+            Some(check_record(&stage, described))
+        }
+    };
+    if let Some(check) = &check {
+        if check.format == UNKNOWN_FORMAT && args.command.is_empty() && file.is_none() {
+            ui::warn(&format!(
+                "twgate cannot check that this stream is complete (not a pg_dump archive, tar \
+                 or SQL dump), and a pipe hides the producer's exit status: \
+                 `twgate push {} -- COMMAND` stores it only if COMMAND succeeds",
+                args.name
+            ));
+        }
+    }
     let mut pipeline_records = Vec::new();
-    assert_eq!(
-        specs.len(),
-        outcome.stages.len(),
-        "one finished stage per spec"
-    );
-    for (spec, mut stage) in specs.iter().zip(outcome.stages) {
+    let stages: Vec<_> = stages.collect();
+    assert_eq!(specs.len(), stages.len(), "one finished stage per spec");
+    for (spec, mut stage) in specs.iter().zip(stages) {
         pipeline_records.push(StageRecord {
             plugin: stage.plugin().to_string(),
             version: stage.version().to_string(),
@@ -215,6 +264,7 @@ pub(super) async fn store_backup(
             hashed(outcome.output),
         ),
         pipeline: pipeline_records,
+        check,
     };
     if let Err(e) = store.put_manifest(&manifest).await {
         let _ = store.delete(&manifest.stored.object).await;
@@ -241,4 +291,25 @@ pub(super) async fn store_backup(
 /// The checksum of an end that `store_backup` hashed.
 fn hashed(tally: pipeline::Tally) -> Checksum {
     tally.checksum.expect("push hashes both ends")
+}
+
+/// What the check reports for a stream in no format it knows.
+const UNKNOWN_FORMAT: &str = "unknown";
+
+/// The check's report (`format` first, then what it found) as the manifest records it.
+fn check_record(stage: &crate::runtime::Stage, described: Vec<(String, String)>) -> CheckRecord {
+    let mut format = UNKNOWN_FORMAT.to_string();
+    let mut facts = Vec::new();
+    for (key, value) in described {
+        match key.as_str() {
+            "format" => format = value,
+            _ => facts.push((key, value)),
+        }
+    }
+    CheckRecord {
+        format,
+        facts,
+        version: stage.version().to_string(),
+        sha256: stage.sha256().to_string(),
+    }
 }

@@ -1,5 +1,6 @@
-//! `twgate status`: per backup name, the newest backup, its age and size, and whether it
-//! (or which older one) was verified. With `--max-age`, the exit status is an RPO alarm.
+//! `twgate status`: per backup name, the newest backup with content, its age and size,
+//! what its push checked, and whether it (or which older one) was verified. With
+//! `--max-age`, the exit status is an RPO alarm, which an empty backup never silences.
 
 use super::Context;
 use crate::cli::StatusArgs;
@@ -16,6 +17,8 @@ struct NameStatus<'a> {
     newest: &'a Manifest,
     age: Duration,
     count: usize,
+    /// Backups without content among `count`: never the newest unless all are.
+    empty: usize,
     /// The newest verified backup, if any.
     verified: Option<&'a Manifest>,
     stale: bool,
@@ -53,9 +56,12 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, backups) in &by_name {
         let verified_ids = store.verified_ids(name).await?;
-        let newest = backups
-            .iter()
-            .max_by(|a, b| a.id.cmp(&b.id))
+        // Freshness counts backups with content: an empty one (an older twgate committed
+        // what a failed `pg_basebackup | twgate push` sent) is no recovery point.
+        let counted = backups.iter().filter(|m| m.has_content());
+        let newest_counted = counted.clone().max_by(|a, b| a.id.cmp(&b.id));
+        let newest = newest_counted
+            .or_else(|| backups.iter().max_by(|a, b| a.id.cmp(&b.id)))
             .expect("non-empty");
         let verified = backups
             .iter()
@@ -68,8 +74,11 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
             newest,
             age,
             count: backups.len(),
+            empty: backups.len() - counted.count(),
             verified,
-            stale: args.max_age.is_some_and(|max| age > max),
+            stale: args
+                .max_age
+                .is_some_and(|max| age > max || newest_counted.is_none()),
         });
     }
     if args.json {
@@ -87,6 +96,8 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
                     "newest_verified": r.verified.is_some_and(|v| v.id == r.newest.id),
                     "last_verified_id": r.verified.map(|v| &v.id),
                     "stale": r.stale,
+                    "empty_backups": r.empty,
+                    "newest_check": r.newest.check,
                 })
             })
             .collect();
@@ -116,7 +127,10 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
     let stale: Vec<String> = rows
         .iter()
         .filter(|r| r.stale)
-        .map(|r| format!("{} ({} old)", r.name, ui::age(r.age)))
+        .map(|r| match r.newest.has_content() {
+            true => format!("{} ({} old)", r.name, ui::age(r.age)),
+            false => format!("{} (no backup with content)", r.name),
+        })
         .collect();
     if let Some(max) = args.max_age {
         if !stale.is_empty() {

@@ -98,6 +98,7 @@ async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
         recipients: Vec::new(),
         passphrase_env: None,
         allow_empty: false,
+        no_check: false,
         command: Vec::new(),
     };
     push::store_backup(ctx, args, Some(path), Some(segment)).await?;
