@@ -28,6 +28,9 @@ pub struct Config {
     pub plugin_memory_mib: Option<usize>,
     /// Time limit per plugin call, seconds.
     pub plugin_timeout_secs: Option<u64>,
+    /// `false` keeps a producer command's arguments out of manifests (they are recorded,
+    /// with passwords masked, by default).
+    pub record_command: Option<bool>,
     /// Custom transform plugins every push runs first, by name, as `--transform`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<String>,
@@ -67,6 +70,9 @@ pub struct CustomPlugin {
     pub timeout_secs: Option<u64>,
     /// Most bytes one call may return, MiB (default 64).
     pub max_output_mib: Option<usize>,
+    /// Most bytes one stream may return per byte it is given, beyond `max_output_mib`
+    /// (default 65 536, twice zstd's greatest ratio).
+    pub max_expansion: Option<u64>,
     /// `false` compiles the plugin without interruption checks, as the built-ins are: its
     /// loops run faster (10–17% for zstd), and a call past `timeout_secs` then ends twgate
     /// itself instead of failing alone. Only for plugins you trust not to spin.

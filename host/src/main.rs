@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    quiet_panics_while_ending();
     match twgate::commands::run(twgate::cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
@@ -15,6 +16,18 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// A thread left blocked in a plugin's host call when the command ended (interrupted by a
+/// signal) panics when the runtime it waits on shuts down; the command has already said
+/// what happened, and the process is exiting, so that panic is not printed.
+fn quiet_panics_while_ending() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !twgate::commands::ending() {
+            default(info);
+        }
+    }));
 }
 
 /// A reader that went away (`twgate pull | head`) is not an error worth a message.

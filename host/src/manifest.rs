@@ -201,6 +201,8 @@ impl StageRecord {
 impl Manifest {
     /// Parses and checks a manifest read from `path`.
     pub fn parse(bytes: &[u8], path: &str) -> Result<Manifest, ManifestError> {
+        // The path comes from the store's listing: printed in errors, so made safe first.
+        let path = &crate::ui::untrusted(path);
         let manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|source| ManifestError::Invalid {
                 path: path.into(),
@@ -251,7 +253,7 @@ impl Manifest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest {path} is not valid")]
+    #[error("manifest {path} is unreadable (damaged, or not a twgate manifest)")]
     Invalid {
         path: String,
         #[source]
@@ -266,10 +268,47 @@ pub enum ManifestError {
 }
 
 /// Masks passwords in a command line before it is recorded: `postgresql://u:secret@h`
-/// becomes `postgresql://u:***@h`, `password=secret` becomes `password=***`.
+/// becomes `postgresql://u:***@h`, `password=secret` (also `PGPASSWORD=`, `sslpassword=`,
+/// `--password=`) becomes `password=***`, and the value of `--password X`, `-p X` and `-pX`
+/// becomes `***`; except `-p` after a PostgreSQL tool (`pg_dump -p 5432`), where it is the
+/// port.
 pub fn mask_secrets(argv: &[String]) -> Vec<String> {
-    argv.iter().map(|arg| mask_arg(arg)).collect()
+    let mut masked = Vec::with_capacity(argv.len());
+    let mut after_postgres_tool = false;
+    let mut value_is_secret = false;
+    for arg in argv {
+        if std::mem::take(&mut value_is_secret) {
+            masked.push("***".to_string());
+            continue;
+        }
+        let program = arg.rsplit('/').next().unwrap_or(arg);
+        after_postgres_tool |= POSTGRES_TOOLS.contains(&program);
+        let password_flag = PASSWORD_FLAGS.contains(&arg.as_str());
+        let short_p = arg.starts_with("-p") && !arg.starts_with("--") && !after_postgres_tool;
+        if password_flag || (short_p && arg == "-p") {
+            value_is_secret = true;
+            masked.push(arg.clone());
+        } else if short_p {
+            masked.push("-p***".to_string());
+        } else {
+            masked.push(mask_arg(arg));
+        }
+    }
+    masked
 }
+
+/// Flags whose next argument is a password (MySQL's and others' client tools).
+const PASSWORD_FLAGS: &[&str] = &["--password", "--passwd", "--pass", "-password"];
+
+/// Programs whose `-p` is a port, not a password.
+const POSTGRES_TOOLS: &[&str] = &[
+    "pg_dump",
+    "pg_dumpall",
+    "pg_basebackup",
+    "pg_receivewal",
+    "pg_restore",
+    "psql",
+];
 
 fn mask_arg(arg: &str) -> String {
     let mut out = arg.to_string();
@@ -321,5 +360,42 @@ mod tests {
         assert_eq!(masked[2], "host=db password=*** user=a");
         assert!(!masked.join(" ").contains("s3cret"));
         assert!(!masked.join(" ").contains("hunter2"));
+    }
+
+    fn masked(argv: &[&str]) -> String {
+        mask_secrets(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>()).join(" ")
+    }
+
+    #[test]
+    fn masks_password_flags_but_not_a_postgres_port() {
+        assert_eq!(
+            masked(&["mysqldump", "-pSECRET", "-u", "root", "db"]),
+            "mysqldump -p*** -u root db"
+        );
+        assert_eq!(masked(&["mysqldump", "-p", "SECRET"]), "mysqldump -p ***");
+        assert_eq!(
+            masked(&[
+                "tool",
+                "--password",
+                "SECRET",
+                "--password=SECRET",
+                "PASSWORD=SECRET"
+            ]),
+            "tool --password *** --password=*** PASSWORD=***"
+        );
+        assert_eq!(
+            masked(&[
+                "pg_dump",
+                "-p",
+                "5433",
+                "-p5434",
+                "host=h sslpassword=SECRET"
+            ]),
+            "pg_dump -p 5433 -p5434 host=h sslpassword=***"
+        );
+        assert_eq!(
+            masked(&["docker", "exec", "pg", "/usr/bin/pg_dump", "-p", "5432"]),
+            "docker exec pg /usr/bin/pg_dump -p 5432"
+        );
     }
 }

@@ -223,6 +223,9 @@ impl Catalog {
         if let Some(mib) = config.max_output_mib {
             limits.output_bytes = mib << 20;
         }
+        if let Some(ratio) = config.max_expansion {
+            limits.expansion = ratio.max(1);
+        }
         let sandbox = Sandbox::from_grants(name, &config.grants)?;
         Ok(Arc::new(Plugin {
             name: name.into(),

@@ -30,14 +30,14 @@ pub fn warn(message: &str) {
 
 /// Text from outside twgate's control (a manifest, a store, a plugin) made safe to print:
 /// control characters and invisible direction marks escaped (so no terminal escape,
-/// carriage return, newline or reordered text gets through), on one line, at most 200
+/// carriage return, newline or reordered text gets through), on one line, at most 300
 /// characters.
 pub fn untrusted(text: &str) -> String {
-    const MAX_CHARS: usize = 200;
+    const MAX_CHARS: usize = 300;
     let mut out = String::new();
     for (count, c) in text.chars().enumerate() {
         if count == MAX_CHARS {
-            out.push_str("...");
+            out.push('…');
             break;
         }
         let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}');
@@ -144,7 +144,7 @@ mod tests {
         );
         assert!(!safe.chars().any(|c| c.is_control()));
         let long = untrusted(&"x".repeat(10_000));
-        assert_eq!(long.len(), 203);
+        assert_eq!(long.len(), 303);
         assert_eq!(untrusted("age-encryption.org/v1"), "age-encryption.org/v1");
     }
 }

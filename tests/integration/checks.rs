@@ -45,6 +45,19 @@ fn cut_points(len: usize) -> Vec<usize> {
     cuts
 }
 
+/// `pg_basebackup` writing the runbook's base backup (one tar) to stdout.
+fn base_backup(pg: &Cluster) -> Command {
+    let mut cmd = pg.cmd("pg_basebackup");
+    cmd.args([
+        "--format=tar",
+        "--wal-method=fetch",
+        "--checkpoint=fast",
+        "-D",
+        "-",
+    ]);
+    cmd
+}
+
 /// Every archive kind of a small database, as the tests pipe them: (name, bytes, the
 /// format the check must report).
 fn archives(pg: &Cluster) -> Vec<(&'static str, Vec<u8>, &'static str)> {
@@ -53,17 +66,7 @@ fn archives(pg: &Cluster) -> Vec<(&'static str, Vec<u8>, &'static str)> {
         assert!(out.status.success(), "pg_dump {args:?}");
         out.stdout
     };
-    let out = pg
-        .cmd("pg_basebackup")
-        .args([
-            "--format=tar",
-            "--wal-method=fetch",
-            "--checkpoint=fast",
-            "-D",
-            "-",
-        ])
-        .output()
-        .unwrap();
+    let out = base_backup(pg).output().unwrap();
     assert!(
         out.status.success(),
         "pg_basebackup: {}",
@@ -165,18 +168,7 @@ fn a_failed_base_backup_pipe_commits_nothing_and_status_alarms() {
 fn a_base_backup_records_its_start_wal_location() {
     let pg = Cluster::start();
     let env = TestEnv::new();
-    let mut producer = pg
-        .cmd("pg_basebackup")
-        .args([
-            "--format=tar",
-            "--wal-method=fetch",
-            "--checkpoint=fast",
-            "-D",
-            "-",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut producer = base_backup(&pg).stdout(Stdio::piped()).spawn().unwrap();
     let out = env
         .cmd()
         .args(["push", "base"])

@@ -110,6 +110,106 @@ fn an_uninterruptible_overrun_in_wal_fetch_stops_recovery() {
     assert!(!restored.exists(), "no WAL file may appear");
 }
 
+/// A call blocked inside the host (a one-hour `wasi:clocks` sleep) is out of reach of the
+/// epoch checks; the watchdog's backstop ends it a second after its limit.
+#[test]
+fn a_call_blocked_in_the_host_is_stopped_at_its_limit() {
+    let started = std::time::Instant::now();
+    push_is_stopped(
+        "sleep",
+        &sample(1000, 5),
+        "plugin hostile ran longer than 2 s",
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "not stopped: {:?}",
+        started.elapsed()
+    );
+}
+
+/// SIGTERM while a plugin is blocked in the host: one line, no panic from the runtime the
+/// blocked thread waits on, nothing stored.
+#[test]
+fn sigterm_during_a_blocked_call_is_clean() {
+    let env = hostile_env();
+    let mut child = env
+        .cmd()
+        .args(["push", "db", "--transform", "hostile:mode=sleep"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&sample(1000, 6))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    // SAFETY: kill has no preconditions; the pid is our own child's.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_one_line_error(&stderr, "interrupted by");
+    assert!(env.backup_ids(None).is_empty());
+}
+
+/// A `drain` that never empties, from a one-line input: stopped by the expansion limit.
+#[test]
+fn endless_output_is_stopped_by_the_expansion_limit() {
+    push_is_stopped("drain-forever", b"one line\n", "max_expansion");
+}
+
+/// 10 MiB of error message with newlines and terminal escapes: one short, safe line.
+#[test]
+fn a_flood_of_error_text_prints_one_safe_line() {
+    let env = hostile_env();
+    let out = env.run(
+        &["push", "db", "--transform", "hostile:mode=shout"],
+        &sample(1000, 7),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_line_error(&stderr, "plugin hostile failed");
+    assert!(stderr.len() < 2048, "{} bytes on stderr", stderr.len());
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains('…'), "the cut is marked: {stderr}");
+}
+
+/// Traps (stack overflow; a panic in `finish`) are one line naming the plugin and the
+/// kind of trap; no backtrace.
+#[test]
+fn traps_are_one_line_without_a_backtrace() {
+    for (mode, kind) in [
+        ("stack", "call stack exhausted"),
+        ("trap-finish", "unreachable"),
+    ] {
+        let env = hostile_env();
+        let transform = format!("hostile:mode={mode}");
+        let out = env.run(&["push", "db", "--transform", &transform], &sample(1000, 8));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_one_line_error(&stderr, "plugin hostile crashed");
+        assert!(stderr.contains(kind), "{mode}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{mode}: {stderr}");
+        assert!(stderr.lines().count() <= 2, "{mode}: {stderr}");
+        assert!(env.backup_ids(None).is_empty());
+    }
+}
+
+/// 200,000 settings from `describe`: refused in one line, nothing committed.
+#[test]
+fn an_oversized_description_is_refused() {
+    push_is_stopped("describe-flood", &sample(1000, 9), "entries");
+}
+
 #[test]
 fn unbounded_memory_growth_is_stopped() {
     push_is_stopped("grow", &sample(1000, 2), "more than 64 MiB of memory");

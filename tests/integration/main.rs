@@ -21,5 +21,6 @@ mod retention;
 mod store_behaviour;
 mod store_errors;
 mod store_faults;
+mod untrusted;
 mod util;
 mod wal;

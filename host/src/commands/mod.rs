@@ -108,8 +108,18 @@ pub fn run(cli: Cli) -> Result<()> {
     // Everything that matters has finished inside `block_on`. What may remain is a blocking
     // read of stdin that never returns while a producer keeps the pipe open (after a
     // SIGTERM, say): do not wait for it.
+    ENDING.store(true, std::sync::atomic::Ordering::SeqCst);
     tokio.shutdown_timeout(Duration::from_millis(200));
     result
+}
+
+/// Set once the command is over and the async runtime shuts down.
+static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the process is ending: a thread still blocked in a plugin's host call (after a
+/// SIGTERM, say) may then panic on the runtime it waited on, which says nothing useful.
+pub fn ending() -> bool {
+    ENDING.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// The metrics labels of a command: which command, for which backup name.

@@ -93,16 +93,17 @@ async fn decode<S: Sink + Send>(
         .await?
         .map(|r| r.map_err(anyhow::Error::from));
     let mut progress = ui::Progress::new(verb);
-    // The output's checksum is the end-to-end check, and the size is checked below;
-    // `verify` also hashes the stored object, to say which side is damaged. Each end is
-    // hashed with the function its manifest names (SHA-256 for version 1 backups).
+    // Both ends are checked: the stored object as it is read (a damaged or swapped object
+    // fails even where its plugins would decode it), and the restored bytes, end to end.
+    // Each end is hashed on a thread of its own, with the function its manifest names
+    // (SHA-256 for version 1 backups); `--raw` output is the stored object itself.
     let stored = manifest.stored.checksum();
     let expected = if raw {
         stored.clone()
     } else {
         manifest.original.checksum()
     };
-    let hash_stored = verb == "verify";
+    let hash_stored = !raw;
     let hashes = pipeline::Hashes {
         input: hash_stored.then_some(stored.algorithm),
         output: Some(expected.algorithm),

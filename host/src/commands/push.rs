@@ -170,6 +170,19 @@ pub(super) async fn store_backup(
             return Err(e.context(format!("push {} failed; nothing was stored", args.name)));
         }
     };
+    // What each stage says of itself goes in the manifest; a stage that cannot say it
+    // (too much, or a crash) fails the push before anything is committed.
+    let (check, pipeline_records) = match records(check.is_some(), &specs, outcome.stages) {
+        Ok(records) => records,
+        Err(e) => {
+            writer.abort().await;
+            if let Some(child) = &mut child {
+                let _ = child.kill().await;
+            }
+            return Err(anyhow::Error::new(e)
+                .context(format!("push {} failed; nothing was stored", args.name)));
+        }
+    };
     let exit_status = match &mut child {
         None => None,
         Some(child) => {
@@ -181,7 +194,7 @@ pub(super) async fn store_backup(
                 writer.abort().await;
                 bail!(
                     "`{}` failed ({status}); nothing was stored",
-                    args.command[0]
+                    ui::untrusted(&args.command[0])
                 );
             }
             status.code()
@@ -202,21 +215,18 @@ pub(super) async fn store_backup(
             args.name
         );
     }
-    if let Err(e) = writer.commit(&store).await {
+    let data = storage::data_path(&args.name, &id);
+    let committed = match writer.commit(&store).await {
+        Ok(()) => store.check_committed(&data, outcome.output.size).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = committed {
+        let _ = store.delete(&data).await;
         return Err(
             anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))
         );
     }
 
-    let mut stages = outcome.stages.into_iter();
-    let check = match check {
-        None => None,
-        Some(_) => {
-            let mut stage = stages.next().expect("the check ran first");
-            let described = stage.describe()?;
-            Some(check_record(&stage, described))
-        }
-    };
     if let Some(check) = &check {
         if check.format == UNKNOWN_FORMAT && args.command.is_empty() && file.is_none() {
             ui::warn(&format!(
@@ -226,18 +236,6 @@ pub(super) async fn store_backup(
                 args.name
             ));
         }
-    }
-    let mut pipeline_records = Vec::new();
-    let stages: Vec<_> = stages.collect();
-    assert_eq!(specs.len(), stages.len(), "one finished stage per spec");
-    for (spec, mut stage) in specs.iter().zip(stages) {
-        pipeline_records.push(StageRecord {
-            plugin: stage.plugin().to_string(),
-            version: stage.version().to_string(),
-            format: spec.plugin.writes.map(String::from),
-            sha256: stage.sha256().to_string(),
-            params: stage.describe()?,
-        });
     }
     let manifest = Manifest {
         format: manifest::FORMAT_NAME.into(),
@@ -254,7 +252,8 @@ pub(super) async fn store_backup(
                 (true, None) => "stdin",
             }
             .into(),
-            command: (!args.command.is_empty()).then(|| manifest::mask_secrets(&args.command)),
+            command: (!args.command.is_empty() && ctx.config.record_command != Some(false))
+                .then(|| manifest::mask_secrets(&args.command)),
             exit_status,
         },
         original: manifest::Digest::new(outcome.input.size, hashed(outcome.input)),
@@ -267,6 +266,10 @@ pub(super) async fn store_backup(
         check,
     };
     if let Err(e) = store.put_manifest(&manifest).await {
+        // Manifest first: the backup disappears whole.
+        let _ = store
+            .delete(&storage::manifest_path(&manifest.name, &manifest.id))
+            .await;
         let _ = store.delete(&manifest.stored.object).await;
         return Err(
             anyhow::Error::new(e).context(format!("push {} failed; nothing was stored", args.name))
@@ -312,4 +315,35 @@ fn check_record(stage: &crate::runtime::Stage, described: Vec<(String, String)>)
         version: stage.version().to_string(),
         sha256: stage.sha256().to_string(),
     }
+}
+
+/// The check's record and the pipeline's, from the finished stages (the check first, when
+/// one ran), in the order they ran.
+fn records(
+    checked: bool,
+    specs: &[plan::StageSpec],
+    stages: Vec<crate::runtime::Stage>,
+) -> Result<(Option<CheckRecord>, Vec<StageRecord>), crate::runtime::StageError> {
+    let mut stages = stages.into_iter();
+    let check = match checked {
+        false => None,
+        true => {
+            let mut stage = stages.next().expect("the check ran first");
+            let described = stage.describe()?;
+            Some(check_record(&stage, described))
+        }
+    };
+    let stages: Vec<_> = stages.collect();
+    assert_eq!(specs.len(), stages.len(), "one finished stage per spec");
+    let mut pipeline = Vec::new();
+    for (spec, mut stage) in specs.iter().zip(stages) {
+        pipeline.push(StageRecord {
+            plugin: stage.plugin().to_string(),
+            version: stage.version().to_string(),
+            format: spec.plugin.writes.map(String::from),
+            sha256: stage.sha256().to_string(),
+            params: stage.describe()?,
+        });
+    }
+    Ok((check, pipeline))
 }

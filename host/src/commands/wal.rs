@@ -61,7 +61,10 @@ pub async fn wal(ctx: &Context, command: WalCommand) -> Result<()> {
 /// The WAL file's name, checked to be one (it becomes an object name).
 fn segment_name(segment: &str) -> Result<&str> {
     if validate_name(segment).is_err() || segment.len() > 64 {
-        bail!("'{segment}' is not a WAL file name (such as 000000010000000000000001 or 00000002.history)");
+        bail!(
+            "'{}' is not a WAL file name (such as 000000010000000000000001 or 00000002.history)",
+            ui::untrusted(segment)
+        );
     }
     Ok(segment)
 }

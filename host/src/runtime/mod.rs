@@ -49,7 +49,14 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Most bytes one call may return.
     pub output_bytes: usize,
+    /// Most bytes one stream may return per byte it was given, beyond `output_bytes`: a
+    /// stage that returns without end (a `drain` that never empties) is stopped.
+    pub expansion: u64,
 }
+
+/// The default expansion limit. zstd's greatest, 32 768 to 1 (a 128 KiB block of one byte
+/// repeated, stored in 4 bytes), is half of it; deflate's (OpenPGP) is about 1 032 to 1.
+pub const DEFAULT_EXPANSION: u64 = 65_536;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -57,6 +64,7 @@ impl Default for Limits {
             memory_bytes: 512 << 20,
             call_timeout: Duration::from_secs(120),
             output_bytes: 64 << 20,
+            expansion: DEFAULT_EXPANSION,
         }
     }
 }
@@ -89,7 +97,8 @@ pub(crate) struct StageState {
     hooks: http::HttpHooks,
     limiter: stage::MemoryLimiter,
     crypto: crypto::Resources,
-    /// The watchdog's view of this instance, when no epoch deadline bounds it.
+    /// The watchdog's view of this instance: its only time bound without epoch checks,
+    /// the backstop of its epoch deadline with them.
     clock: Option<Arc<watchdog::CallClock>>,
     /// Keeps the ticker (epoch and watchdog) running while this instance lives.
     _ticking: Arc<Ticking>,
@@ -351,8 +360,11 @@ impl Runtime {
             hooks: http::HttpHooks::new(plugin.sandbox.http.clone()),
             limiter: stage::MemoryLimiter::new(limits.memory_bytes),
             crypto: crypto::Resources::default(),
-            clock: (plugin.time_bound == TimeBound::EndProcess)
-                .then(|| self.watchdog.clock(&plugin.name, limits.call_timeout)),
+            clock: Some(self.watchdog.clock(
+                &plugin.name,
+                limits.call_timeout,
+                plugin.time_bound == TimeBound::Interrupt,
+            )),
             _ticking: self.ticking.clone(),
         };
         let mut store = Store::new(&self.lane(plugin).engine, state);

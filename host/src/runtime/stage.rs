@@ -37,28 +37,49 @@ pub enum StageError {
     #[error("plugin {plugin}: {message}")]
     Denied { plugin: String, message: String },
     #[error(
+        "plugin {plugin} returned {produced} bytes from {fed} bytes of input, more than its \
+         limit of {ratio} per byte (max_expansion in its config) and was stopped"
+    )]
+    Expansion {
+        plugin: String,
+        produced: u64,
+        fed: u64,
+        ratio: u64,
+    },
+    #[error(
         "plugin {plugin} is not a {wanted} plugin: `twgate plugin inspect FILE` shows what it is"
     )]
     WrongKind {
         plugin: String,
         wanted: &'static str,
     },
-    #[error("plugin {plugin} crashed")]
-    Trap {
-        plugin: String,
-        #[source]
-        source: wasmtime::Error,
-    },
+    /// One line: the trap's kind, never its backtrace (`TWGATE_DEBUG=1` prints that).
+    #[error("plugin {plugin} crashed: {kind}")]
+    Trap { plugin: String, kind: String },
 }
 
 impl StageError {
     pub(crate) fn from_plugin(plugin: &str, e: PluginError) -> StageError {
         let plugin = plugin.to_string();
+        // A plugin's words are printed: one line, no terminal escapes, bounded.
+        let safe = |message: String| crate::ui::untrusted(&message);
         match e {
-            PluginError::BadConfig(message) => StageError::BadConfig { plugin, message },
-            PluginError::CorruptInput(message) => StageError::CorruptInput { plugin, message },
-            PluginError::WrongKey(message) => StageError::WrongKey { plugin, message },
-            PluginError::Internal(message) => StageError::Internal { plugin, message },
+            PluginError::BadConfig(m) => StageError::BadConfig {
+                plugin,
+                message: safe(m),
+            },
+            PluginError::CorruptInput(m) => StageError::CorruptInput {
+                plugin,
+                message: safe(m),
+            },
+            PluginError::WrongKey(m) => StageError::WrongKey {
+                plugin,
+                message: safe(m),
+            },
+            PluginError::Internal(m) => StageError::Internal {
+                plugin,
+                message: safe(m),
+            },
         }
     }
 }
@@ -134,7 +155,17 @@ pub(crate) fn guarded<R>(
                 seconds: limits.call_timeout.as_secs(),
             }
         } else {
-            StageError::Trap { plugin, source }
+            if std::env::var_os("TWGATE_DEBUG").is_some() {
+                eprintln!("twgate: debug: plugin {plugin} crashed: {source:?}");
+            }
+            let kind = match source.downcast_ref::<Trap>() {
+                Some(trap) => trap.to_string(),
+                None => source.root_cause().to_string(),
+            };
+            StageError::Trap {
+                kind: crate::ui::untrusted(kind.lines().next().unwrap_or("unknown")),
+                plugin,
+            }
         }
     })
 }
@@ -183,6 +214,9 @@ pub struct Stage {
     version: String,
     sha256: String,
     limits: Limits,
+    /// Bytes given to and returned by the current stream, for the expansion limit.
+    fed: u64,
+    produced: u64,
     /// How the stream was opened, to start the next one on the same instance (`restart`).
     direction: Direction,
     params: Vec<Param>,
@@ -219,6 +253,8 @@ impl Stage {
             version: info.version,
             sha256: sha256.into(),
             limits,
+            fed: 0,
+            produced: 0,
             direction,
             params,
         })
@@ -238,6 +274,7 @@ impl Stage {
                 .twgate_plugin_transform()
                 .call_open(store, direction, params, &[])
         })?;
+        (self.fed, self.produced) = (0, 0);
         Ok(())
     }
 
@@ -264,6 +301,7 @@ impl Stage {
     /// Feeds one chunk; returns the output that is ready. Call `drain` until it returns
     /// nothing before the next `push` or `finish`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, StageError> {
+        self.fed += chunk.len() as u64;
         self.output_call(Call::Push(chunk))
     }
 
@@ -291,20 +329,55 @@ impl Stage {
                 limit_mib: self.limits.output_bytes >> 20,
             });
         }
+        self.produced += out.len() as u64;
+        let allowed = self
+            .fed
+            .saturating_mul(self.limits.expansion)
+            .saturating_add(self.limits.output_bytes as u64);
+        if self.produced > allowed {
+            return Err(StageError::Expansion {
+                plugin: self.plugin.clone(),
+                produced: self.produced,
+                fed: self.fed,
+                ratio: self.limits.expansion,
+            });
+        }
         Ok(out)
     }
 
-    /// The non-secret settings in use, for the manifest.
+    /// The non-secret settings in use, for the manifest: at most [`DESCRIBE_MAX_ENTRIES`]
+    /// entries and [`DESCRIBE_MAX_BYTES`] bytes (more is refused: a manifest stays small),
+    /// each made safe to print.
     pub fn describe(&mut self) -> Result<Vec<(String, String)>, StageError> {
         let (bindings, resource) = (&self.bindings, self.resource);
-        guarded(&mut self.store, &self.plugin, self.limits, |store| {
+        let described = guarded(&mut self.store, &self.plugin, self.limits, |store| {
             bindings
                 .twgate_plugin_transform()
                 .stage()
                 .call_describe(store, resource)
-        })
+        })?;
+        let bytes: usize = described.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if described.len() > DESCRIBE_MAX_ENTRIES || bytes > DESCRIBE_MAX_BYTES {
+            return Err(StageError::Internal {
+                plugin: self.plugin.clone(),
+                message: format!(
+                    "described its settings in {} entries and {bytes} bytes, more than the \
+                     {DESCRIBE_MAX_ENTRIES} entries and {DESCRIBE_MAX_BYTES} bytes a manifest takes",
+                    described.len()
+                ),
+            });
+        }
+        Ok(described
+            .into_iter()
+            .map(|(k, v)| (crate::ui::untrusted(&k), crate::ui::untrusted(&v)))
+            .collect())
     }
 }
+
+/// The most entries a stage's `describe` may return.
+pub const DESCRIBE_MAX_ENTRIES: usize = 64;
+/// The most bytes (keys and values) a stage's `describe` may return.
+pub const DESCRIBE_MAX_BYTES: usize = 16 << 10;
 
 /// Parameters as the contract passes them.
 pub(crate) fn to_wit(list: &[(String, Vec<u8>)]) -> Vec<Param> {

@@ -8,6 +8,11 @@
 //! every tick whether one of their calls is overdue. Such a call cannot be stopped on its
 //! own, so the watchdog ends the process, with the same one-line error as an interrupted call.
 //!
+//! Plugins with epoch checks are watched too, as a backstop: the checks stop code, not a
+//! call blocked inside the host (a `wasi:clocks` sleep, a poll, an HTTP request that never
+//! answers), so such a call that is still running [`BACKSTOP_GRACE`] after its limit ends
+//! the process the same way.
+//!
 //! **Invariant:** ending the process is safe for the store: a backup becomes visible only
 //! when its manifest is committed, which happens after the last plugin call, so an ended
 //! push leaves at most an orphaned data object (as `kill -9` would), never a backup.
@@ -26,6 +31,11 @@ pub enum TimeBound {
     EndProcess,
 }
 
+/// How long after its limit a call of a plugin with epoch checks may still run (blocked in
+/// the host, where the checks cannot reach) before the watchdog ends the process: a few
+/// ticks of the ticker, so an interrupted call always gets to fail cleanly first.
+pub(crate) const BACKSTOP_GRACE: Duration = Duration::from_secs(1);
+
 /// The exit status the watchdog ends the process with.
 static EXIT_CODE: AtomicU8 = AtomicU8::new(1);
 
@@ -39,6 +49,9 @@ pub fn set_exit_code(code: u8) {
 #[derive(Debug)]
 pub(crate) struct CallClock {
     plugin: String,
+    /// The limit the plugin was given, as messages state it.
+    limit: Duration,
+    /// When the watchdog acts: the limit, plus [`BACKSTOP_GRACE`] for a backstop.
     timeout: Duration,
     origin: Instant,
     /// Milliseconds since `origin` plus one when the running call started; 0 when idle.
@@ -77,11 +90,17 @@ pub(crate) struct Watchdog {
 }
 
 impl Watchdog {
-    /// A clock for one instance of `plugin`, watched for as long as it lives.
-    pub(crate) fn clock(&self, plugin: &str, timeout: Duration) -> Arc<CallClock> {
+    /// A clock for one instance of `plugin`, watched for as long as it lives: the watchdog
+    /// ends the process once a call has run `limit`, or `limit` and [`BACKSTOP_GRACE`] for a
+    /// `backstop` (a plugin whose own checks stop it at `limit`).
+    pub(crate) fn clock(&self, plugin: &str, limit: Duration, backstop: bool) -> Arc<CallClock> {
         let clock = Arc::new(CallClock {
             plugin: plugin.into(),
-            timeout,
+            limit,
+            timeout: match backstop {
+                true => limit + BACKSTOP_GRACE,
+                false => limit,
+            },
             origin: Instant::now(),
             started: AtomicU64::new(0),
         });
@@ -96,7 +115,7 @@ impl Watchdog {
         let clocks = self.clocks.lock().unwrap();
         clocks.iter().filter_map(Weak::upgrade).find_map(|clock| {
             let running = clock.running_for(now)?;
-            (running > clock.timeout).then(|| (clock.plugin.clone(), clock.timeout))
+            (running > clock.timeout).then(|| (clock.plugin.clone(), clock.limit))
         })
     }
 
@@ -117,9 +136,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_backstop_waits_out_the_grace_and_reports_the_limit() {
+        let dog = Watchdog::default();
+        let clock = dog.clock("hostile", Duration::from_secs(2), true);
+        let _call = clock.start();
+        let now = Instant::now();
+        assert_eq!(dog.overdue(now + Duration::from_millis(2500)), None);
+        assert_eq!(
+            dog.overdue(now + Duration::from_secs(4)),
+            Some(("hostile".to_string(), Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
     fn only_a_running_call_past_its_limit_is_overdue() {
         let dog = Watchdog::default();
-        let clock = dog.clock("zstd", Duration::from_millis(100));
+        let clock = dog.clock("zstd", Duration::from_millis(100), false);
         let later = Instant::now() + Duration::from_secs(5);
         assert_eq!(
             dog.overdue(later),
@@ -140,13 +172,13 @@ mod tests {
     #[test]
     fn dropped_instances_are_forgotten() {
         let dog = Watchdog::default();
-        let clock = dog.clock("age", Duration::from_millis(1));
+        let clock = dog.clock("age", Duration::from_millis(1), false);
         let call = clock.start();
         std::mem::forget(call); // the call never ends...
         drop(clock); // ...but its instance is gone
         let later = Instant::now() + Duration::from_secs(5);
         assert_eq!(dog.overdue(later), None);
-        let _other = dog.clock("zstd", Duration::from_secs(1));
+        let _other = dog.clock("zstd", Duration::from_secs(1), false);
         assert_eq!(dog.clocks.lock().unwrap().len(), 1);
     }
 }

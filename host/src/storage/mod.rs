@@ -68,6 +68,12 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    #[error("store {store} did not keep {path}: {what}")]
+    NotKept {
+        path: String,
+        store: String,
+        what: String,
+    },
     #[error("no backup named '{name}' in store {store}")]
     UnknownName { name: String, store: String },
     #[error("no backup '{name}@{id}' in store {store}: `twgate list {name}` shows the ids")]
@@ -91,6 +97,13 @@ pub enum StorageError {
     },
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+}
+
+/// A manifest in the store that could not be parsed.
+struct Unreadable {
+    /// The backup id its object name gives.
+    id: String,
+    error: ManifestError,
 }
 
 /// A reference to one backup: `NAME`, `NAME@latest` or `NAME@ID` (or a unique id prefix).
@@ -126,7 +139,9 @@ pub fn validate_name(name: &str) -> Result<(), StorageError> {
     if ok {
         Ok(())
     } else {
-        Err(StorageError::BadName { name: name.into() })
+        Err(StorageError::BadName {
+            name: crate::ui::untrusted(name),
+        })
     }
 }
 
@@ -259,11 +274,47 @@ impl Store {
     /// Writes a manifest; this is what makes the backup exist.
     pub async fn put_manifest(&self, manifest: &Manifest) -> Result<(), StorageError> {
         let path = manifest_path(&manifest.name, &manifest.id);
+        let json = manifest.to_json();
         self.op
-            .write(&path, manifest.to_json())
+            .write(&path, json.clone())
             .await
             .map_err(|e| self.err("write", &path, e))?;
-        Ok(())
+        // Read back: a store that says "written" is not taken at its word.
+        match self.op.read(&path).await {
+            Ok(back) if back.to_vec() == json => Ok(()),
+            Ok(_) => Err(self.not_kept(&path, "it reads back other bytes than were written")),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(self.not_kept(&path, "it is not there once written"))
+            }
+            Err(e) => Err(self.err("read back", &path, e)),
+        }
+    }
+
+    /// Checks that a data object just committed is there, whole: `size` bytes. A store
+    /// (above all a destination plugin) that says "committed" is not taken at its word.
+    pub async fn check_committed(&self, path: &str, size: u64) -> Result<(), StorageError> {
+        match self.op.stat(path).await {
+            Ok(meta) if meta.content_length() == size => Ok(()),
+            Ok(meta) => Err(self.not_kept(
+                path,
+                &format!(
+                    "it holds {} bytes once committed, not the {size} written",
+                    meta.content_length()
+                ),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(self.not_kept(path, "it is not there once committed"))
+            }
+            Err(e) => Err(self.err("check", path, e)),
+        }
+    }
+
+    fn not_kept(&self, path: &str, what: &str) -> StorageError {
+        StorageError::NotKept {
+            path: path.to_string(),
+            store: self.location.clone(),
+            what: what.to_string(),
+        }
     }
 
     /// Records that `verify` restored `manifest`'s backup completely, now.
@@ -326,6 +377,19 @@ impl Store {
     /// Every valid manifest, optionally of one name, oldest first. Unreadable manifests
     /// are reported as warnings and skipped.
     pub async fn manifests(&self, name: Option<&str>) -> Result<Vec<Manifest>, StorageError> {
+        let (manifests, unreadable) = self.read_manifests(name).await?;
+        for broken in &unreadable {
+            crate::ui::warn(&format!("skipping {}", broken.error));
+        }
+        Ok(manifests)
+    }
+
+    /// Every manifest (of `name`, or of all), sorted by name and id, and apart those that
+    /// could not be parsed: a broken manifest never hides the others.
+    async fn read_manifests(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(Vec<Manifest>, Vec<Unreadable>), StorageError> {
         let dir = match name {
             Some(name) => format!("{name}/"),
             None => "/".to_string(),
@@ -355,6 +419,7 @@ impl Store {
                 .collect()
                 .await;
         let mut manifests = Vec::new();
+        let mut unreadable = Vec::new();
         for (path, bytes) in fetched {
             let bytes = match bytes {
                 Ok(bytes) => bytes,
@@ -364,11 +429,19 @@ impl Store {
             };
             match Manifest::parse(&bytes.to_vec(), &path) {
                 Ok(m) => manifests.push(m),
-                Err(e) => crate::ui::warn(&format!("skipping {e}")),
+                Err(error) => unreadable.push(Unreadable {
+                    id: path
+                        .rsplit('/')
+                        .next()
+                        .and_then(|file| file.strip_suffix(MANIFEST_SUFFIX))
+                        .unwrap_or_default()
+                        .to_string(),
+                    error,
+                }),
             }
         }
         manifests.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-        Ok(manifests)
+        Ok((manifests, unreadable))
     }
 
     /// The manifest of backup `name`@`id` exactly, read directly (no listing); `None`
@@ -392,11 +465,23 @@ impl Store {
                 }
             }
         }
-        let all = self.manifests(Some(&backup.name)).await?;
+        let (all, unreadable) = self.read_manifests(Some(&backup.name)).await?;
         let unknown_name = || StorageError::UnknownName {
             name: backup.name.clone(),
             store: self.location.clone(),
         };
+        // A backup whose manifest cannot be read is still one: `@latest` never quietly
+        // means an older backup, and an id never quietly means "no such backup".
+        let blocking = unreadable
+            .into_iter()
+            .filter(|broken| match &backup.id {
+                None => all.iter().all(|m| m.id < broken.id),
+                Some(id) => broken.id.starts_with(id.as_str()),
+            })
+            .max_by(|a, b| a.id.cmp(&b.id));
+        if let Some(broken) = blocking {
+            return Err(StorageError::Manifest(broken.error));
+        }
         match &backup.id {
             None => all
                 .into_iter()
@@ -413,7 +498,7 @@ impl Store {
                 match matching.len() {
                     0 => Err(StorageError::UnknownId {
                         name: backup.name.clone(),
-                        id: id.clone(),
+                        id: crate::ui::untrusted(id),
                         store: self.location.clone(),
                     }),
                     1 => Ok(matching.remove(0)),
@@ -421,7 +506,7 @@ impl Store {
                         Some(exact) => Ok(matching.remove(exact)),
                         None => Err(StorageError::AmbiguousId {
                             name: backup.name.clone(),
-                            id: id.clone(),
+                            id: crate::ui::untrusted(id),
                         }),
                     },
                 }

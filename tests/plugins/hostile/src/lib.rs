@@ -12,6 +12,12 @@
 //! - `crypto-hoard`: creates host crypto hashers until the host refuses one, and fails with
 //!   the host's message;
 //! - `crypto-huge`: hands the host a 17 MiB crypto call, and fails with the host's message;
+//! - `sleep`: blocks in `push` on a one-hour `wasi:clocks` pollable (inside the host);
+//! - `drain-forever`: passes `push` through, and returns 1 MiB from every `drain`;
+//! - `shout`: fails `push` with a 10 MiB message full of newlines and terminal escapes;
+//! - `stack`: overflows its stack in `push`;
+//! - `trap-finish`: passes bytes through, then panics in `finish`;
+//! - `describe-flood`: passes bytes through, and describes itself in 200,000 entries;
 //! - anything else: passes bytes through unchanged.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "transform-plugin" });
@@ -128,6 +134,15 @@ impl GuestStage for Hostile {
                 Ok(chunk)
             }
             "flood" => Ok(vec![b'x'; 32 << 20]),
+            "sleep" => {
+                wasip2::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000).block();
+                Ok(chunk)
+            }
+            "shout" => {
+                let line = "\u{1b}]0;owned\u{7}\u{1b}[2J\rerror line\n";
+                Err(PluginError::Internal(line.repeat((10 << 20) / line.len())))
+            }
+            "stack" => Ok(recurse(chunk.len() as u64).to_le_bytes().to_vec()),
             "crypto-hoard" => {
                 let mut hashers = Vec::new();
                 loop {
@@ -167,19 +182,36 @@ impl GuestStage for Hostile {
     }
 
     fn drain(&self) -> Result<Vec<u8>, PluginError> {
-        Ok(Vec::new())
+        match self.mode.as_str() {
+            "drain-forever" => Ok(vec![b'y'; 1 << 20]),
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn finish(&self) -> Result<Vec<u8>, PluginError> {
+        if self.mode == "trap-finish" {
+            panic!("hostile plugin trapping in finish on purpose");
+        }
         Ok(Vec::new())
     }
 
     fn describe(&self) -> Vec<(String, String)> {
-        vec![("mode".into(), self.mode.clone())]
+        match self.mode.as_str() {
+            "describe-flood" => (0..200_000)
+                .map(|i| (format!("key{i}"), "x".repeat(200)))
+                .collect(),
+            _ => vec![("mode".into(), self.mode.clone())],
+        }
     }
 }
 
 export!(Plugin);
+
+/// Recurses until wasm's call stack is exhausted.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    std::hint::black_box(recurse(std::hint::black_box(depth + 1))) + 1
+}
 
 fn crypto_failed(e: twgate::plugin::crypto::CryptoError, held: usize) -> PluginError {
     PluginError::Internal(match e {
