@@ -452,3 +452,61 @@ mod tests {
         assert_eq!(boundaries(b"plain text", 4, 0), Vec::<usize>::new());
     }
 }
+
+/// Random and mutated input to the frame scanner, which reads stored bytes before any
+/// checksum: no panic, boundaries in order and within the input, in any split.
+#[cfg(test)]
+mod fuzz {
+    use super::FrameScanner;
+    use proptest::prelude::*;
+
+    /// Feeds `data` in pieces of `sizes` (cycled) and checks every boundary it reports.
+    fn scan(data: &[u8], sizes: &[usize], min: usize) {
+        let mut scanner = FrameScanner::default();
+        let mut rest = data;
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = sizes[i % sizes.len()].clamp(1, rest.len());
+            let mut piece = &rest[..n];
+            while let Some(cut) = scanner.next_boundary(piece, min) {
+                assert!(cut <= piece.len(), "boundary {cut} past {}", piece.len());
+                piece = &piece[cut..];
+            }
+            rest = &rest[n..];
+            i += 1;
+        }
+    }
+
+    /// A real zstd stream of a few frames, to mutate.
+    fn frames() -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in [&b"first frame "[..], &[7u8; 70_000][..], b"third"] {
+            out.extend(zstd::bulk::compress(part, 3).unwrap());
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes(data in proptest::collection::vec(any::<u8>(), 0..4096),
+                        sizes in proptest::collection::vec(1usize..600, 1..8),
+                        min in 0usize..64) {
+            scan(&data, &sizes, min);
+        }
+
+        #[test]
+        fn mutated_frames(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+                          sizes in proptest::collection::vec(1usize..5000, 1..8),
+                          cut in any::<usize>()) {
+            let mut data = frames();
+            for (at, byte) in flips {
+                let at = at % data.len();
+                data[at] ^= byte;
+            }
+            data.truncate(cut % (data.len() + 1));
+            scan(&data, &sizes, 0);
+        }
+    }
+}

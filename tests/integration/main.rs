@@ -10,6 +10,7 @@ mod crash;
 mod deploy;
 mod destination;
 mod fault_proxy;
+mod fuzz;
 mod guide;
 mod hostile;
 mod interop;

@@ -3,7 +3,7 @@
 //! terminal escapes. And what a user's command line says is not recorded blindly:
 //! passwords in producer arguments are masked, or the command is not recorded at all.
 
-use crate::util::{assert_one_line_error, sample, TestEnv};
+use crate::util::{assert_one_line_error, liar_wasm, sample, sha256, TestEnv};
 
 /// The manifest of `name@id` as JSON, to edit.
 fn manifest_json(env: &TestEnv, name: &str, id: &str) -> (std::path::PathBuf, serde_json::Value) {
@@ -120,4 +120,34 @@ fn producer_passwords_are_masked_or_the_command_not_recorded() {
         serde_json::from_slice(&env.ok(&["list", "--json"], b"")).unwrap();
     assert!(list[1]["source"].get("command").is_none(), "{list}");
     assert_eq!(list[1]["source"]["kind"], "command");
+}
+
+/// A destination plugin that says "committed" and kept nothing, or less, or no manifest:
+/// the push checks, fails in one line, and nothing is listed.
+#[test]
+fn a_destination_that_lies_about_a_commit_is_caught() {
+    let wasm = liar_wasm();
+    let env_for = |lie: &str| {
+        let mut env = TestEnv::new();
+        env.config(&format!(
+            "[plugins.liar]\npath = \"{}\"\nsha256 = \"{}\"\nparams = {{ lie = \"{lie}\" }}\n",
+            wasm.display(),
+            sha256(&std::fs::read(wasm).unwrap())
+        ));
+        env.store_url = "plugin://liar/team".into();
+        env
+    };
+    let data = sample(100_000, 12);
+    for (lie, needle) in [
+        ("drop-data", "is not there once committed"),
+        ("short-data", "not the"),
+        ("drop-manifests", "is not there once written"),
+    ] {
+        let env = env_for(lie);
+        let err = env.fails(&["push", "db"], &data);
+        assert_one_line_error(&err, needle);
+        assert!(err.contains("did not keep"), "{lie}: {err}");
+    }
+    // The honest store: the same push succeeds.
+    env_for("none").push("db", &data, &[]);
 }

@@ -273,3 +273,15 @@ pub fn hostile_wasm() -> &'static Path {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| build_guest("tests/plugins/Cargo.toml", None, "twgate_test_hostile.wasm"))
 }
+
+/// The lying destination plugin (`tests/plugins/liar`), built once per test run.
+pub fn liar_wasm() -> &'static Path {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        build_guest(
+            "tests/plugins/Cargo.toml",
+            Some("twgate-test-liar"),
+            "twgate_test_liar.wasm",
+        )
+    })
+}
