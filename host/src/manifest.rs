@@ -211,6 +211,11 @@ impl Manifest {
         if manifest.format != FORMAT_NAME {
             return Err(ManifestError::NotOurs { path: path.into() });
         }
+        // Names and ids are printed by list and status: only what a push could have made.
+        let valid = |text: &str| crate::storage::validate_name(text).is_ok();
+        if !valid(&manifest.name) || !valid(&manifest.id) {
+            return Err(ManifestError::BadName { path: path.into() });
+        }
         if manifest.version > FORMAT_VERSION {
             return Err(ManifestError::TooNew {
                 path: path.into(),
@@ -261,6 +266,8 @@ pub enum ManifestError {
     },
     #[error("{path} is not a twgate manifest")]
     NotOurs { path: String },
+    #[error("manifest {path} is unreadable: its backup name or id is not one twgate writes; it was damaged or edited")]
+    BadName { path: String },
     #[error("manifest {path} does not hold exactly one valid checksum (blake3 or sha256) for both the original and the stored bytes; it was damaged or edited")]
     NoChecksum { path: String },
     #[error("manifest {path} has format version {version}, newer than this twgate understands; upgrade twgate")]

@@ -52,13 +52,19 @@ fn unreadable_manifests_are_named_and_hide_nothing() {
         .store()
         .join("db")
         .join(format!("{newer}.manifest.json"));
+    // A well-formed manifest whose name would put escapes on the terminal.
+    let (_, mut hostile) = manifest_json(&env, "db", &old);
+    hostile["name"] = "db\u{1b}]0;owned\u{7}".into();
+    hostile["id"] = newer.into();
     for garbage in [
         b"\x00garbage\x1b[2J".to_vec(),
         "[".repeat(200_000).into_bytes(),
+        serde_json::to_vec(&hostile).unwrap(),
     ] {
         std::fs::write(&broken, &garbage).unwrap();
         let err = env.fails(&["pull", "db"], b"");
         assert_one_line_error(&err, "is unreadable");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
         assert!(err.contains(newer), "{err}");
         let err = env.fails(&["pull", &format!("db@{newer}")], b"");
         assert_one_line_error(&err, "is unreadable");

@@ -27,15 +27,16 @@ pub fn plugins(ctx: &Context) -> Result<()> {
     for plugin in &plugins {
         let info = runtime.info(plugin)?;
         let kind = runtime.shape(plugin)?.kind;
+        // What a custom plugin says of itself is printed safely.
         let summary = match &plugin.origin {
             Origin::Builtin => info.summary,
-            Origin::File(path) => format!("{} ({})", info.summary, path.display()),
+            Origin::File(path) => format!("{} ({})", ui::untrusted(&info.summary), path.display()),
         };
         println!(
             "{:<14} {:<11} {:<9} {:<64}  {}",
             plugin.name,
             kind.as_str(),
-            info.version,
+            ui::untrusted(&info.version),
             plugin.sha256,
             summary
         );
@@ -83,11 +84,11 @@ pub fn inspect(ctx: &Context, file: &Path) -> Result<()> {
     let mut name = plugin.name.clone();
     match runtime.info(&plugin) {
         Ok(info) => {
-            name = info.name.clone();
-            println!("name:     {}", info.name);
-            println!("version:  {}", info.version);
+            name = ui::untrusted(&info.name);
+            println!("name:     {name}");
+            println!("version:  {}", ui::untrusted(&info.version));
             println!("abi:      {}", info.abi_version);
-            println!("summary:  {}", info.summary);
+            println!("summary:  {}", ui::untrusted(&info.summary));
         }
         Err(e) => println!("info:     unavailable: {:#}", anyhow::Error::new(e)),
     }
