@@ -207,11 +207,8 @@ impl_is_empty!(S3Config, GcsConfig, AzblobConfig, TransferConfig);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Invalid { path: String, message: String },
 }
@@ -228,7 +225,7 @@ impl Config {
         };
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            error: source,
         })?;
         let mut config: Config = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.display().to_string(),

@@ -38,11 +38,8 @@ pub enum PlanError {
     NoKeys(&'static str),
     #[error("environment variable {0} (named by --passphrase-env) is not set or empty")]
     MissingPassphrase(String),
-    #[error("cannot read identity file {path}: {source}")]
-    Identity {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read identity file {path}: {error}")]
+    Identity { path: String, error: std::io::Error },
     #[error(
         "backup was written with custom plugin {plugin} build {recorded}, but the config pins build \
          {current}: if this build reads what the earlier one wrote, pass --allow-plugin-change \
@@ -252,7 +249,7 @@ pub fn decode_secrets(
     for path in identities {
         let contents = std::fs::read(path).map_err(|source| PlanError::Identity {
             path: path.display().to_string(),
-            source,
+            error: source,
         })?;
         secrets.push(("identity".to_string(), contents));
     }

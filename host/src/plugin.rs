@@ -130,11 +130,11 @@ pub enum CatalogError {
     Unknown { name: String, builtin: String },
     #[error("[plugins.{name}] in the config cannot replace the built-in plugin '{name}': choose another name")]
     ShadowsBuiltin { name: String },
-    #[error("cannot read plugin '{name}' from {path}: {source}")]
+    #[error("cannot read plugin '{name}' from {path}: {error}")]
     Read {
         name: String,
         path: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("plugin '{name}' at {path} has sha256 {actual}, but the config pins {pinned}: review the new build, then update sha256 in [plugins.{name}]")]
     PinMismatch {
@@ -192,7 +192,7 @@ impl Catalog {
         let bytes = std::fs::read(&config.path).map_err(|source| CatalogError::Read {
             name: name.into(),
             path: path.clone(),
-            source,
+            error: source,
         })?;
         let actual = hex::encode(sha2::Sha256::digest(&bytes));
         match &config.sha256 {

@@ -304,3 +304,24 @@ fn store_flag_overrides_env_and_fs_urls_work() {
         "is not valid",
     );
 }
+
+/// `--identity` replaces the config's identities (flags win); an unreadable identity file
+/// says its cause once.
+#[test]
+fn identity_flags_replace_the_config_and_errors_say_their_cause_once() {
+    let mut env = TestEnv::new();
+    let key = env.path("key.txt");
+    tool("age-keygen", &["-o", key.to_str().unwrap()], b"");
+    let recipient =
+        String::from_utf8(tool("age-keygen", &["-y", key.to_str().unwrap()], b"")).unwrap();
+    let data = sample(10_000, 5);
+    env.push("db", &data, &["--encrypt", "age", "-r", recipient.trim()]);
+    env.config("identities = [\"/nonexistent/config-identity.txt\"]\n");
+    let err = env.fails(&["pull", "db"], b"");
+    assert_one_line_error(&err, "/nonexistent/config-identity.txt");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(
+        env.ok(&["pull", "db", "-i", key.to_str().unwrap()], b""),
+        data
+    );
+}

@@ -62,8 +62,11 @@ async fn decoder(
     if raw {
         return Ok((store, manifest, Vec::new()));
     }
-    let mut identities = keys.identities.clone();
-    identities.extend(ctx.config.identities.iter().cloned());
+    // Identities on the command line replace the config's, as every flag does.
+    let identities = match keys.identities.is_empty() {
+        true => ctx.config.identities.clone(),
+        false => keys.identities.clone(),
+    };
     let passphrase_env = keys
         .passphrase_env
         .as_deref()

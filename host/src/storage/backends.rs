@@ -64,11 +64,10 @@ impl Transfer {
 pub enum SetupError {
     #[error("store {store}: {message}")]
     Missing { store: String, message: String },
-    #[error("store {store}: {source}")]
+    #[error("store {store}: {error}")]
     Invalid {
         store: String,
-        #[source]
-        source: opendal::Error,
+        error: opendal::Error,
     },
 }
 
@@ -83,7 +82,7 @@ pub async fn remote_operator(
     let store = location.to_string();
     let invalid = |source| SetupError::Invalid {
         store: store.clone(),
-        source,
+        error: source,
     };
     let mut uploads = None;
     let op = match location {

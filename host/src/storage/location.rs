@@ -27,15 +27,29 @@ pub struct BadUrl {
     pub reason: String,
 }
 
+/// The schemes of store URLs, to catch one written with a slash missing.
+const URL_SCHEMES: &[&str] = &["fs", "file", "s3", "gs", "gcs", "azblob", "az", "plugin"];
+
 impl Location {
     pub fn parse(url: &str) -> Result<Location, BadUrl> {
         let bad = |reason: &str| BadUrl {
-            url: url.into(),
+            url: crate::ui::untrusted(url),
             reason: reason.into(),
         };
         let Some((scheme, rest)) = url.split_once("://") else {
             if url.is_empty() {
                 return Err(bad("it is empty"));
+            }
+            // `s3:/bucket` or `s3:bucket` is a URL with a slash missing, not a directory
+            // named `s3:` (write `./s3:/bucket` for that).
+            if let Some((scheme, _)) = url.split_once(':') {
+                if URL_SCHEMES.contains(&scheme) {
+                    return Err(bad(&format!(
+                        "it looks like a {scheme}:// URL with a slash missing: write \
+                         {scheme}://BUCKET/PREFIX (or ./{} for a local directory)",
+                        crate::ui::untrusted(url)
+                    )));
+                }
             }
             return Ok(Location::Fs { root: url.into() });
         };
@@ -169,8 +183,18 @@ mod tests {
             "s3://bkt/p?region=x",
             "s3://bkt/../up",
             "ftp://host/p",
+            "s3:/bucket/x",
+            "gs:bucket",
+            "azblob:/c/p",
         ] {
             assert!(Location::parse(url).is_err(), "{url} should be refused");
         }
+        let err = Location::parse("s3:/bucket/x").unwrap_err().to_string();
+        assert!(err.contains("s3://BUCKET/PREFIX"), "{err}");
+        // A directory whose name merely has a colon is still a directory.
+        assert!(matches!(
+            Location::parse("backups:2026"),
+            Ok(Location::Fs { .. })
+        ));
     }
 }

@@ -54,10 +54,10 @@ pub enum StorageError {
         /// Kept for debugging; the hint already says what matters, so it is not a `source`.
         cause: Box<opendal::Error>,
     },
-    #[error("cannot create store directory {store}: {source}")]
+    #[error("cannot create store directory {store}: {error}")]
     Create {
         store: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("store {store} does not exist: check --store or TWGATE_STORE")]
     Missing { store: String },
@@ -212,7 +212,7 @@ impl Store {
         if create {
             std::fs::create_dir_all(&root).map_err(|source| StorageError::Create {
                 store: root_str.clone(),
-                source,
+                error: source,
             })?;
         } else if !root.is_dir() {
             return Err(StorageError::Missing { store: root_str });
