@@ -151,6 +151,9 @@ run_set() {
     "twgate push zstd:3+age" "'$TWGATE' -q push bench --encrypt age -r $recipient < '$input'")"
   add "$(pair "stock: age -d | zstd -d" "age -d -i '$work/key.txt' < '$work/stock.age' | zstd -d -q -c > /dev/null" \
     "twgate pull zstd:3+age" "'$TWGATE' -q pull bench -i '$work/key.txt' > /dev/null")"
+  # The check's cost (issue 17): the same push unchecked and checked, runs taken in turn.
+  add "$(pair "twgate push zstd:3+age --no-check" "'$TWGATE' -q push bench-nocheck --no-check --encrypt age -r $recipient < '$input'" \
+    "twgate push zstd:3+age (checked, again)" "'$TWGATE' -q push bench-checked --encrypt age -r $recipient < '$input'")"
   add "$(pair "stock: zstd -3" "zstd -3 -q -c < '$input' > /dev/null" \
     "twgate push zstd:3" "'$TWGATE' -q push bench-zstd < '$input'")"
   # OpenPGP (passphrase, SEIPD): the openpgp stage alone against gpg, then after zstd.
