@@ -34,6 +34,14 @@ servers:
 bench: build
     bash tests/scripts/bench.sh
 
+# A binary for air-gapped sites: the release build (every built-in plugin embedded),
+# stripped, with its sha256 beside it, in target/dist/.
+dist: build
+    mkdir -p target/dist
+    strip -o target/dist/twgate target/release/twgate
+    cd target/dist && sha256sum twgate > twgate.sha256
+    @echo "target/dist/twgate: $(stat -c %s target/dist/twgate) bytes; sha256 in target/dist/twgate.sha256"
+
 # Formatting and lints.
 lint:
     cargo fmt --all -- --check

@@ -13,24 +13,42 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(after_help = "Examples:\n  \
-    pg_dump --format=custom mydb | twgate push mydb\n  \
-    twgate push mydb -- pg_dump --format=custom mydb\n  \
+    twgate push mydb -- pg_dump --format=custom --compress=0 mydb\n  \
+    pg_dump --format=custom --compress=0 mydb | twgate push mydb\n  \
     twgate pull mydb@latest | pg_restore --clean --if-exists --no-owner -d mydb\n  \
     twgate verify mydb --exec 'pg_restore --list'")]
 pub struct Cli {
     /// Where backups live: a directory, fs:///PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
     /// azblob://CONTAINER/PREFIX or plugin://NAME/PREFIX [default: $XDG_DATA_HOME/twgate]
-    #[arg(long, global = true, env = "TWGATE_STORE", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "TWGATE_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub store: Option<String>,
     /// Configuration file (TOML) [default: $XDG_CONFIG_HOME/twgate/config.toml if it exists]
-    #[arg(long, global = true, env = "TWGATE_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "TWGATE_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// Print only errors and results: no notices, warnings or progress
     #[arg(long, short, global = true)]
     pub quiet: bool,
     /// After push, pull, verify, prune or wal: update this Prometheus text file (for
     /// node_exporter's textfile collector) with the outcome, time and sizes
-    #[arg(long, global = true, env = "TWGATE_METRICS_FILE", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "TWGATE_METRICS_FILE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub metrics_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -49,18 +67,21 @@ pub enum Command {
     Status(StatusArgs),
     /// Read a backup back through the inverse pipeline and check both checksums
     Verify(VerifyArgs),
-    /// Remove what interrupted pushes left behind: partial objects, unfinished uploads
+    /// Apply retention (--keep-last, --keep-within, --keep-daily...), and remove what
+    /// interrupted pushes left behind (--orphans)
     Prune(PruneArgs),
     /// PostgreSQL WAL archiving: archive_command = 'twgate wal push %p', restore_command =
     /// 'twgate wal fetch %f %p'
     #[command(subcommand)]
     Wal(WalCommand),
-    /// List the built-in and configured plugins, with what each is granted
-    Plugins,
+    /// List the built-in and configured plugins, with what each is granted; fails if a
+    /// configured plugin cannot be used (missing, or not the pinned build)
+    Plugins(PluginsArgs),
     /// Work with one plugin component
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Write a configuration with a fresh age identity, so backups are encrypted by default
+    /// Write a configuration (store, compression, keys) so backups are encrypted by default:
+    /// a fresh age identity, or only a recipient (-r) on a push-only host
     Init(InitArgs),
 }
 
@@ -189,6 +210,13 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// One JSON array, one object per plugin
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only backups with this name
     pub name: Option<String>,
@@ -201,9 +229,14 @@ pub struct ListArgs {
 pub struct VerifyArgs {
     /// NAME, NAME@latest or NAME@ID
     pub backup: String,
-    /// Also pipe the restored bytes into this shell command (e.g. 'pg_restore --list'); fail if it fails
+    /// Also pipe the restored bytes into this shell command (e.g. 'pg_restore --list'); fail
+    /// if it fails. Its output goes to stdout (to stderr with --json)
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
+    /// Check only the stored object's size and checksum, without decrypting or decoding:
+    /// for hosts that hold no identity (push hosts)
+    #[arg(long, conflicts_with_all = ["exec", "identities", "passphrase_env", "allow_plugin_change"])]
+    pub stored_only: bool,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Decode even if a custom plugin's build differs from the one that wrote the backup
@@ -252,22 +285,28 @@ pub struct PruneArgs {
     pub json: bool,
 }
 
-/// `90s`, `30m`, `6h`, `2d` (a bare number is seconds).
-fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+/// An age or a period with its unit: `90s`, `30m`, `26h`, `30d`, `2w`. A bare number is an
+/// error: read as seconds, `--keep-within 30` (meant as days, as `find -mtime +30`) kept 30
+/// seconds of backups.
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let forms = "use a number and a unit: 90s, 30m, 26h, 30d or 2w";
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
+    let shown = crate::ui::untrusted(text);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("'{text}' is not an age: use e.g. 30m, 6h or 2d"))?;
+        .map_err(|_| format!("'{shown}' is not a duration: {forms}"))?;
     let seconds = match unit {
-        "" | "s" => 1,
+        "" => return Err(format!("'{shown}' has no unit: {forms}")),
+        "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86400,
-        _ => return Err(format!("unknown unit in '{text}': use s, m, h or d")),
+        "w" => 7 * 86400,
+        _ => return Err(format!("unknown unit in '{shown}': {forms}")),
     };
     Ok(std::time::Duration::from_secs(
         number.saturating_mul(seconds),
@@ -275,13 +314,47 @@ fn parse_age(text: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    twgate init --store s3://backups/db1              (a host that pushes and restores)\n  \
+    twgate init --store s3://backups/db1 -r age1...   (a push-only host: no identity on it)")]
 pub struct InitArgs {
-    /// Overwrite an existing configuration file (an existing identity is never overwritten)
+    /// Replace an existing configuration file (an existing identity file is kept and used,
+    /// never overwritten)
     #[arg(long)]
     pub force: bool,
+    /// Encrypt to this age recipient (age1...) or recipients file instead of a new identity:
+    /// a push-only host, which holds no key that decrypts (repeatable)
+    #[arg(long = "recipient", short = 'r', value_name = "R")]
+    pub recipients: Vec<String>,
+    /// Compression to write in the config: zstd[:LEVEL] or none [default: zstd:3]
+    #[arg(long, value_name = "ALGO")]
+    pub compress: Option<String>,
 }
 
 /// Parses the process's arguments.
 pub fn parse() -> Cli {
     Cli::parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("26h"), Ok(Duration::from_secs(26 * 3600)));
+        assert_eq!(parse_age("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert_eq!(parse_age("2w"), Ok(Duration::from_secs(14 * 86400)));
+        let bare = parse_age("30").unwrap_err();
+        assert!(
+            bare.contains("'30' has no unit") && bare.contains("30d"),
+            "{bare}"
+        );
+        assert!(parse_age("30 days").unwrap_err().contains("unknown unit"));
+        assert!(parse_age("d").unwrap_err().contains("not a duration"));
+        assert!(parse_age("-1d").unwrap_err().contains("not a duration"));
+    }
 }

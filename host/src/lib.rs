@@ -17,5 +17,6 @@ pub mod plugin;
 pub mod retention;
 pub mod runtime;
 pub mod signals;
+pub mod stdout;
 pub mod storage;
 pub mod ui;

@@ -1,16 +1,24 @@
 //! The `twgate` binary: parse, run, map the result to an exit code.
 
 use std::process::ExitCode;
+use twgate::commands::Exit;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
     quiet_panics_while_ending();
     match twgate::commands::run(twgate::cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::from(141),
+        // The reader of stdout went away (`twgate list | head -1`): it has what it wanted.
+        Err(e) if twgate::stdout::closed(&e) => ExitCode::SUCCESS,
+        // PostgreSQL asks restore_command for files that may well not exist (the next
+        // timeline's history, the segment after the last): a notice, silent with --quiet.
+        Err(e) if matches!(e.downcast_ref(), Some(Exit::NotInArchive { .. })) => {
+            twgate::ui::info(&format!("{e:#}"));
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("twgate: error: {e:#}");
-            match e.downcast_ref::<twgate::commands::Exit>() {
+            match e.downcast_ref::<Exit>() {
                 Some(exit) => ExitCode::from(exit.code()),
                 None => ExitCode::FAILURE,
             }
@@ -28,14 +36,6 @@ fn quiet_panics_while_ending() {
             default(info);
         }
     }));
-}
-
-/// A reader that went away (`twgate pull | head`) is not an error worth a message.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// glibc gives each busy thread its own malloc arena and keeps freed chunks in it; with a

@@ -41,6 +41,11 @@ pub enum PlanError {
     #[error("cannot read identity file {path}: {error}")]
     Identity { path: String, error: std::io::Error },
     #[error(
+        "{path} is not an identity: expected an age identity file (AGE-SECRET-KEY-1... lines, \
+         as `twgate init` or age-keygen writes) or an OpenPGP secret key (gpg --export-secret-keys)"
+    )]
+    NotAnIdentity { path: String },
+    #[error(
         "backup was written with custom plugin {plugin} build {recorded}, but the config pins build \
          {current}: if this build reads what the earlier one wrote, pass --allow-plugin-change \
          (or set allow_plugin_change = true in [plugins.{plugin}], for wal fetch)"
@@ -133,17 +138,14 @@ impl PushSettings {
             let (name, params) = parse_transform(transform)?;
             stages.push(spec(catalog, name, params)?);
         }
-        match self.compress.split_once(':') {
-            _ if self.compress == "none" => {}
-            None if self.compress == "zstd" => stages.push(spec(catalog, "zstd", vec![])?),
-            Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
-                stages.push(spec(
-                    catalog,
-                    "zstd",
-                    vec![("level".into(), level.as_bytes().to_vec())],
-                )?)
-            }
-            _ => return Err(PlanError::BadCompress(self.compress.clone())),
+        match parse_compress(&self.compress)? {
+            None => {}
+            Some(None) => stages.push(spec(catalog, "zstd", vec![])?),
+            Some(Some(level)) => stages.push(spec(
+                catalog,
+                "zstd",
+                vec![("level".into(), level.as_bytes().to_vec())],
+            )?),
         }
         let plugin = match self.encrypt {
             EncryptWith::None if self.recipients.is_empty() => return Ok(stages),
@@ -193,6 +195,19 @@ fn spec(
         plugin,
         params: all,
     })
+}
+
+/// What `--compress` says: `None` for none, else zstd at a level (`None`: the plugin's
+/// default, 3).
+pub fn parse_compress(text: &str) -> Result<Option<Option<&str>>, PlanError> {
+    match text.split_once(':') {
+        _ if text == "none" => Ok(None),
+        None if text == "zstd" => Ok(Some(None)),
+        Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
+            Ok(Some(Some(level)))
+        }
+        _ => Err(PlanError::BadCompress(text.into())),
+    }
 }
 
 /// `NAME` or `NAME:KEY=VALUE,KEY=VALUE`.
@@ -251,12 +266,33 @@ pub fn decode_secrets(
             path: path.display().to_string(),
             error: source,
         })?;
+        if !looks_like_identity(&contents) {
+            return Err(PlanError::NotAnIdentity {
+                path: crate::ui::untrusted(&path.display().to_string()),
+            });
+        }
         secrets.push(("identity".to_string(), contents));
     }
     if let Some(var) = passphrase_env {
         secrets.push(("passphrase".to_string(), passphrase(var)?));
     }
     Ok(secrets)
+}
+
+/// Whether a file's contents can be a key the built-in decoders read: an age identity file
+/// (native or plugin keys, which the age stage names itself if it cannot use them), an
+/// OpenPGP secret key armored, or binary (its first packet a secret key: tag 5, old or new
+/// format). Anything else (`-i /etc/hostname`, a recipients file) is named here, before
+/// the backup is read, instead of failing later as a missing key.
+fn looks_like_identity(contents: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(&contents[..contents.len().min(1 << 20)]);
+    let age = text
+        .lines()
+        .map(str::trim)
+        .any(|line| line.starts_with("AGE-SECRET-KEY-") || line.starts_with("AGE-PLUGIN-"));
+    let armored = text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----");
+    let binary = matches!(contents.first(), Some(0x94..=0x97 | 0xc5));
+    age || armored || binary
 }
 
 /// The stages that undo a recorded pipeline, in the order to apply them. A built-in stage
@@ -337,4 +373,28 @@ fn custom_decoder(
         });
     }
     Ok(stage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_identity;
+
+    #[test]
+    fn identity_files_are_told_from_other_files() {
+        let age = b"# created: 2026-12-04\n# public key: age1xyz\nAGE-SECRET-KEY-1QQQ\n";
+        assert!(looks_like_identity(age));
+        assert!(looks_like_identity(b"AGE-PLUGIN-YUBIKEY-1QQQ\n"));
+        let armored = b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nxcLY\n";
+        assert!(looks_like_identity(armored));
+        assert!(looks_like_identity(&[0xc5, 0x58, 0x04]));
+        assert!(looks_like_identity(&[0x95, 0x01, 0x0d]));
+        assert!(!looks_like_identity(b"db-host-1\n"));
+        assert!(!looks_like_identity(
+            b"age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n"
+        ));
+        assert!(!looks_like_identity(
+            b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n"
+        ));
+        assert!(!looks_like_identity(b""));
+    }
 }

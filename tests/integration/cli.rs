@@ -325,3 +325,153 @@ fn identity_flags_replace_the_config_and_errors_say_their_cause_once() {
         data
     );
 }
+
+/// A plugin the config pins to another build makes `plugins` fail, naming it, in text and
+/// in JSON (where it is an entry with its error).
+#[test]
+fn plugins_fails_on_a_mis_pinned_plugin_and_speaks_json() {
+    let mut env = TestEnv::new();
+    let listed: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["plugins", "--json"], b"")).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["zstd", "age", "openpgp", "check"]);
+    assert_eq!(listed[0]["kind"], "transform");
+    assert!(listed[0]["sha256"].as_str().unwrap().len() == 64);
+    let file = env.path("other-build.wasm");
+    std::fs::write(&file, b"not the pinned build").unwrap();
+    env.config(&format!(
+        "[plugins.pinned]\npath = \"{}\"\nsha256 = \"{}\"\n",
+        file.display(),
+        "0".repeat(64)
+    ));
+    let out = env.run(&["plugins"], b"");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_one_line_error(&stderr, "1 configured plugin cannot be used");
+    assert!(stderr.contains("pinned"), "{stderr}");
+    // The built-ins are still listed.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("zstd"));
+    let out = env.run(&["plugins", "--json"], b"");
+    assert!(!out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pinned")
+        .expect("the broken plugin is listed");
+    assert!(
+        entry["error"].as_str().unwrap().contains("pinned"),
+        "{entry}"
+    );
+}
+
+/// `twgate list | head -1`: a reader that closes stdout early ends every command quietly,
+/// with status 0 (Rust's `println!` would panic, exit 101). Here stdout is a pipe whose
+/// reading end is already closed, so the very first write fails.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let env = TestEnv::new();
+    env.push("db", &sample(2_000_000, 7), &[]);
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["status"],
+        &["status", "--json"],
+        &["plugins"],
+        &["plugins", "--json"],
+        &["pull", "db"],
+        &["verify", "db"],
+    ] {
+        let mut fds = [0; 2];
+        // SAFETY: pipe() fills two new descriptors, each owned exactly once below.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read);
+        let out = env
+            .cmd()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "twgate {args:?} with stdout closed: {:?}: {stderr}",
+            out.status
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// `verify --exec` leaves the command's output on stdout, where a pipe can read it; with
+/// --json, stdout holds the JSON alone. A --json command that fails prints `{"error": ...}`.
+#[test]
+fn verify_exec_output_is_on_stdout_and_json_errors_are_json() {
+    let env = TestEnv::new();
+    env.push("db", b"CREATE TABLE incidents;\n", &["--allow-empty"]);
+    let out = String::from_utf8(env.ok(&["verify", "db", "--exec", "grep TABLE"], b"")).unwrap();
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("CREATE TABLE incidents;"));
+    assert!(lines.next().unwrap().starts_with("ok db@"), "{out}");
+    let json = env.ok(&["verify", "db", "--json", "--exec", "grep TABLE"], b"");
+    let report: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(report["ok"], true);
+    for args in [
+        &["verify", "nosuch", "--json"][..],
+        &["list", "nosuch/..", "--json"],
+        &["prune", "--json"],
+        &["status", "--json", "--store", "/nonexistent/store"],
+    ] {
+        let out = env.run(args, b"");
+        assert!(!out.status.success(), "{args:?}");
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {:?}", out.stdout));
+        let error = value["error"].as_str().unwrap();
+        assert!(
+            !error.is_empty() && !error.contains('\n'),
+            "{args:?}: {error}"
+        );
+    }
+}
+
+/// Durations take a unit; a store argument that looks like a URL is one or is refused.
+#[test]
+fn bare_durations_and_unknown_schemes_are_refused() {
+    let env = TestEnv::new();
+    env.push("db", b"rows\n", &[]);
+    for args in [
+        &["prune", "--keep-within", "30"][..],
+        &["status", "--max-age", "26"],
+        &["prune", "--orphans", "--grace", "10"],
+    ] {
+        let err = env.fails(args, b"");
+        assert!(
+            err.contains("has no unit") && err.contains("30d"),
+            "{args:?}: {err}"
+        );
+    }
+    // Nothing was pruned by the refused runs.
+    assert_eq!(env.backup_ids(Some("db")).len(), 1);
+    for url in [
+        "s3:/bucket/x",
+        "gs:bucket",
+        "minio:bucket/x",
+        "backups:2026",
+    ] {
+        let err = env.fails(&["--store", url, "list"], b"");
+        assert_one_line_error(&err, "is not valid");
+        assert!(err.contains(&format!("./{url}")), "{err}");
+    }
+}

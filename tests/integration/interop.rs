@@ -439,12 +439,92 @@ fn init_makes_pushes_encrypted_by_default() {
     let plain = tool("age", &["-d", "-i", identity.to_str().unwrap()], &raw);
     assert_eq!(tool("zstd", &["-d", "-c"], &plain), b"rows");
     assert!(recipient.starts_with("age1"));
-    // A second init refuses to clobber the identity.
+    // A second init refuses to replace the config; with --force it does, and keeps (and
+    // uses) the identity, byte for byte.
     crate::util::assert_one_line_error(&env.fails(&["init"], b""), "already exists");
-    crate::util::assert_one_line_error(
-        &env.fails(&["init", "--force"], b""),
-        "refusing to overwrite",
+    let key_before = std::fs::read(&identity).unwrap();
+    let again = String::from_utf8(env.ok(&["init", "--force"], b"")).unwrap();
+    assert!(
+        again.contains(&format!("recipient: {recipient}")),
+        "{again}"
     );
+    assert_eq!(std::fs::read(&identity).unwrap(), key_before);
+    assert_eq!(env.ok(&["pull", "db"], b""), b"rows");
+}
+
+#[test]
+fn init_honours_its_settings_and_a_push_only_host_holds_no_identity() {
+    let env = TestEnv::new();
+    // The restoring host: an identity, and the store it was told.
+    let store = env.path("elsewhere");
+    let store = store.to_str().unwrap();
+    let out = String::from_utf8(env.ok(&["init", "--store", store, "--compress", "zstd:9"], b""))
+        .unwrap();
+    assert!(out.contains(&format!("store:     {store}")), "{out}");
+    let recipient = out
+        .lines()
+        .find_map(|l| l.strip_prefix("recipient: "))
+        .unwrap()
+        .to_string();
+    let config = std::fs::read_to_string(env.path("config/twgate/config.toml")).unwrap();
+    assert!(config.contains(&format!("store = \"{store}\"")), "{config}");
+    assert!(config.contains("compress = \"zstd:9\""), "{config}");
+    assert!(config.contains("identities"), "{config}");
+    // The push-only host: its own config, the recipient only.
+    let push_only = env.path("push-only.toml");
+    let push_only = push_only.to_str().unwrap();
+    let out = String::from_utf8(env.ok(
+        &[
+            "--config", push_only, "init", "--store", store, "-r", &recipient,
+        ],
+        b"",
+    ))
+    .unwrap();
+    assert!(out.contains("identity:  none on this host"), "{out}");
+    let text = std::fs::read_to_string(push_only).unwrap();
+    assert!(
+        !text.contains("identities") && !text.contains("AGE-SECRET-KEY"),
+        "{text}"
+    );
+    assert!(text.contains(&recipient), "{text}");
+    // From here on, the configs say where the store is (TWGATE_STORE would win).
+    let bare = |args: &[&str], stdin: &[u8]| {
+        crate::util::run_with(env.cmd().env_remove("TWGATE_STORE").args(args), stdin)
+    };
+    assert!(bare(&["--config", push_only, "push", "db"], b"rows")
+        .status
+        .success());
+    assert!(
+        std::path::Path::new(store).join("db").is_dir(),
+        "pushed into --store"
+    );
+    // It cannot decrypt, but it can check what is stored; the restoring host restores.
+    assert!(!bare(&["--config", push_only, "pull", "db"], b"")
+        .status
+        .success());
+    let stored = bare(
+        &["--config", push_only, "verify", "db", "--stored-only"],
+        b"",
+    );
+    let stored = String::from_utf8(stored.stdout).unwrap();
+    assert!(
+        stored.starts_with("ok db@") && stored.contains("not decrypted"),
+        "{stored}"
+    );
+    assert_eq!(bare(&["pull", "db"], b"").stdout, b"rows");
+    // Bad settings are refused before anything is written.
+    let bad = env.path("bad.toml");
+    let bad = bad.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--store", "s3:/bucket"], "slash missing"),
+        (vec!["--compress", "gzip"], "--compress 'gzip'"),
+        (vec!["-r", "age1nope"], "not an age public key"),
+    ] {
+        let mut all = vec!["--config", bad, "init"];
+        all.extend(args);
+        crate::util::assert_one_line_error(&env.fails(&all, b""), says);
+        assert!(!std::path::Path::new(bad).exists());
+    }
 }
 
 /// A private GnuPG home, its agent stopped on drop.

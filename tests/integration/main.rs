@@ -19,6 +19,7 @@ mod pitr;
 mod plugins;
 mod postgres;
 mod retention;
+mod snapshots;
 mod store_behaviour;
 mod store_errors;
 mod store_faults;

@@ -237,10 +237,19 @@ fn pg_dump_push_pull_pg_restore_round_trip() {
         "verify failed: {}",
         String::from_utf8_lossy(&verify.stderr)
     );
+    // The command's output stays on stdout (`verify --exec 'pg_restore --list' | grep`),
+    // with verify's own result line after it.
+    let listed = String::from_utf8_lossy(&verify.stdout);
     assert!(
-        String::from_utf8_lossy(&verify.stderr).contains("TABLE DATA public incidents"),
-        "pg_restore --list output goes to stderr"
+        listed.contains("TABLE DATA public incidents"),
+        "pg_restore --list output goes to stdout: {listed}"
     );
+    assert!(listed
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("ok triage-warden@"));
 
     pg.psql("postgres", "CREATE DATABASE restored");
     let mut pull = env

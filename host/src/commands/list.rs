@@ -8,6 +8,7 @@ use crate::manifest::Manifest;
 use crate::storage;
 use crate::ui;
 use anyhow::Result;
+use std::collections::{BTreeSet, HashSet};
 
 pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
     if let Some(name) = &args.name {
@@ -15,31 +16,82 @@ pub async fn list(ctx: &Context, args: ListArgs) -> Result<()> {
     }
     let store = ctx.open_store().await?;
     let manifests = store.manifests(args.name.as_deref()).await?;
+    let mut verified = HashSet::new();
+    let names: BTreeSet<&str> = manifests.iter().map(|m| m.name.as_str()).collect();
+    for name in names {
+        for id in store.verified_ids(name).await? {
+            verified.insert((name.to_string(), id));
+        }
+    }
+    let is_verified = |m: &Manifest| verified.contains(&(m.name.clone(), m.id.clone()));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&manifests)?);
+        // Each manifest as stored, with whether a verify passed on it.
+        let mut all = Vec::new();
+        for m in &manifests {
+            let mut value = serde_json::to_value(m)?;
+            if let Some(object) = value.as_object_mut() {
+                object.insert("verified".into(), is_verified(m).into());
+            }
+            all.push(value);
+        }
+        crate::outln!("{}", serde_json::to_string_pretty(&all)?)?;
         return Ok(());
     }
     if manifests.is_empty() {
         ui::info(&format!("no backups in {}", store.location()));
         return Ok(());
     }
-    println!(
-        "{:<20} {:<30} {:<20} {:>10} {:>10}  {:<16} CHECKED",
-        "NAME", "ID", "FINISHED (UTC)", "SIZE", "STORED", "PIPELINE"
-    );
-    for m in &manifests {
-        println!(
-            "{:<20} {:<30} {:<20} {:>10} {:>10}  {:<16} {}",
-            m.name,
-            m.id,
-            m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
-            ui::bytes(m.original.size),
-            ui::bytes(m.stored.size),
-            pipeline(m),
-            m.check
-                .as_ref()
-                .map_or_else(|| "-".to_string(), |c| ui::untrusted(&c.format))
-        );
+    let rows: Vec<[String; 8]> = manifests
+        .iter()
+        .map(|m| {
+            [
+                m.name.clone(),
+                m.id.clone(),
+                m.finished_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+                ui::bytes(m.original.size),
+                ui::bytes(m.stored.size),
+                pipeline(m),
+                if is_verified(m) { "yes" } else { "-" }.to_string(),
+                m.check
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), |c| ui::untrusted(&c.format)),
+            ]
+        })
+        .collect();
+    let header = [
+        "NAME",
+        "ID",
+        "FINISHED (UTC)",
+        "SIZE",
+        "STORED",
+        "PIPELINE",
+        "VERIFIED",
+        "CHECKED",
+    ];
+    // Columns as wide as their widest entry (WAL files' ids are longer than a push's).
+    let width = |column: usize| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .chain([header[column].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let line = |cells: [&str; 8]| {
+        let mut text = String::new();
+        for (column, cell) in cells.iter().enumerate() {
+            let w = widths[column];
+            match column {
+                3 | 4 => text.push_str(&format!("{cell:>w$}  ")),
+                7 => text.push_str(cell),
+                _ => text.push_str(&format!("{cell:<w$}  ")),
+            }
+        }
+        text
+    };
+    crate::outln!("{}", line(header))?;
+    for row in &rows {
+        crate::outln!("{}", line(std::array::from_fn(|i| row[i].as_str())))?;
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         .context("could not start the async runtime")?;
     let result = tokio.block_on(async move {
         if let Command::Init(args) = &cli.command {
-            return init::init(cli.config.as_deref(), args);
+            return init::init(cli.config.as_deref(), cli.store.as_deref(), args);
         }
         let metrics = match (&cli.metrics_file, metrics_target(&cli.command)) {
             (None, _) => None,
@@ -91,7 +91,14 @@ pub fn run(cli: Cli) -> Result<()> {
             ),
         };
         let started = std::time::Instant::now();
+        let json = wants_json(&cli.command);
         let result = run_command(cli).await;
+        if let Err(e) = &result {
+            if json && !crate::stdout::written() && !crate::stdout::closed(e) {
+                // Best effort: the error goes to stderr as well, and the exit is non-zero.
+                let _ = crate::outln!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            }
+        }
         if let Some((path, command, name)) = metrics {
             let run = crate::metrics::Run {
                 command,
@@ -120,6 +127,19 @@ static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// SIGTERM, say) may then panic on the runtime it waited on, which says nothing useful.
 pub fn ending() -> bool {
     ENDING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Whether the command was asked for JSON: then stdout holds JSON whatever happens, an
+/// error included (`{"error": "..."}`).
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::List(args) => args.json,
+        Command::Status(args) => args.json,
+        Command::Verify(args) => args.json,
+        Command::Prune(args) => args.json,
+        Command::Plugins(args) => args.json,
+        _ => false,
+    }
 }
 
 /// The metrics labels of a command: which command, for which backup name.
@@ -156,7 +176,7 @@ async fn run_command(cli: Cli) -> Result<()> {
             Command::Status(args) => status::status(&ctx, args).await,
             Command::Wal(command) => wal::wal(&ctx, command).await,
             Command::Prune(args) => prune::prune(&ctx, args).await,
-            Command::Plugins => plugins::plugins(&ctx),
+            Command::Plugins(args) => plugins::plugins(&ctx, args),
             Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),
             Command::Init(_) => unreachable!("handled by run"),
         }

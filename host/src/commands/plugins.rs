@@ -5,66 +5,130 @@
 
 use super::Context;
 use crate::builtin::BUILTIN;
+use crate::cli::PluginsArgs;
 use crate::plugin::{Origin, Plugin};
 use crate::ui;
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use std::path::Path;
 
-pub fn plugins(ctx: &Context) -> Result<()> {
+/// One plugin as `plugins` shows it.
+#[derive(serde::Serialize)]
+struct Row {
+    name: String,
+    kind: &'static str,
+    version: String,
+    sha256: String,
+    summary: String,
+    /// Where a custom plugin's component is; `None` for a built-in.
+    path: Option<String>,
+    granted: Vec<String>,
+    /// What it does with streams, in a sentence.
+    streams: Option<String>,
+}
+
+pub fn plugins(ctx: &Context, args: PluginsArgs) -> Result<()> {
     let runtime = ctx.runtime()?;
     let catalog = ctx.catalog();
     let mut plugins: Vec<Plugin> = BUILTIN.iter().map(Plugin::builtin).collect();
+    let mut broken = Vec::new();
     for name in catalog.custom_names() {
         match catalog.find(name) {
             Ok(plugin) => plugins.push(std::sync::Arc::unwrap_or_clone(plugin)),
-            Err(e) => ui::warn(&e.to_string()),
+            Err(e) => broken.push((name.to_string(), e.to_string())),
         }
     }
-    println!(
-        "{:<14} {:<11} {:<9} {:<64}  SUMMARY",
-        "NAME", "KIND", "VERSION", "SHA256"
-    );
+    let mut rows = Vec::new();
     for plugin in &plugins {
-        let info = runtime.info(plugin)?;
-        let kind = runtime.shape(plugin)?.kind;
-        // What a custom plugin says of itself is printed safely.
-        let summary = match &plugin.origin {
-            Origin::Builtin => info.summary,
-            Origin::File(path) => format!("{} ({})", ui::untrusted(&info.summary), path.display()),
-        };
-        println!(
-            "{:<14} {:<11} {:<9} {:<64}  {}",
-            plugin.name,
-            kind.as_str(),
-            ui::untrusted(&info.version),
-            plugin.sha256,
-            summary
+        rows.push(row(&runtime, plugin)?);
+    }
+    if args.json {
+        let mut all: Vec<serde_json::Value> = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        all.extend(
+            broken
+                .iter()
+                .map(|(name, error)| serde_json::json!({ "name": name, "error": error })),
         );
-        let granted = plugin.sandbox.describe();
-        if granted.is_empty() {
-            println!("{:<14} granted nothing", "");
-        } else {
-            println!("{:<14} granted: {}", "", granted.join(", "));
+        crate::outln!("{}", serde_json::to_string_pretty(&all)?)?;
+    } else {
+        print_table(&rows)?;
+    }
+    if !broken.is_empty() {
+        let each: Vec<String> = broken.iter().map(|(_, error)| error.clone()).collect();
+        bail!(
+            "{} configured plugin{} cannot be used: {}",
+            broken.len(),
+            if broken.len() == 1 { "" } else { "s" },
+            each.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn row(runtime: &crate::runtime::Runtime, plugin: &Plugin) -> Result<Row> {
+    let info = runtime.info(plugin)?;
+    let kind = runtime.shape(plugin)?.kind;
+    let streams = match (&plugin.origin, plugin.writes) {
+        (Origin::Builtin, Some(writes)) => {
+            let reads = crate::builtin::find(&plugin.name).map_or(&[][..], |b| b.reads);
+            Some(format!(
+                "writes {writes}; decodes {} from any build",
+                reads.join(", ")
+            ))
         }
-        match (&plugin.origin, plugin.writes) {
-            (Origin::Builtin, Some(writes)) => {
-                let reads = crate::builtin::find(&plugin.name).map_or(&[][..], |b| b.reads);
-                println!(
-                    "{:<14} writes {writes}; decodes {} from any build",
-                    "",
-                    reads.join(", ")
-                );
-            }
-            (Origin::Builtin, None) => println!(
-                "{:<14} checks on push that a pg_dump archive, tar or SQL dump is complete; \
-                 writes nothing",
-                ""
-            ),
-            _ if kind == crate::runtime::inspect::Kind::Transform => println!(
-                "{:<14} stream format of its own: decodes only what this build (sha256) wrote",
-                ""
-            ),
-            _ => {}
+        (Origin::Builtin, None) => Some(
+            "checks on push that a pg_dump archive, tar or SQL dump is complete; writes nothing"
+                .to_string(),
+        ),
+        _ if kind == crate::runtime::inspect::Kind::Transform => Some(
+            "stream format of its own: decodes only what this build (sha256) wrote".to_string(),
+        ),
+        _ => None,
+    };
+    // What a custom plugin says of itself is printed safely.
+    Ok(Row {
+        name: plugin.name.clone(),
+        kind: kind.as_str(),
+        version: ui::untrusted(&info.version),
+        sha256: plugin.sha256.clone(),
+        summary: ui::untrusted(&info.summary),
+        path: match &plugin.origin {
+            Origin::Builtin => None,
+            Origin::File(path) => Some(path.display().to_string()),
+        },
+        granted: plugin.sandbox.describe(),
+        streams,
+    })
+}
+
+fn print_table(rows: &[Row]) -> Result<()> {
+    crate::outln!(
+        "{:<14} {:<11} {:<9} {:<64}  SUMMARY",
+        "NAME",
+        "KIND",
+        "VERSION",
+        "SHA256"
+    )?;
+    for row in rows {
+        let summary = match &row.path {
+            None => row.summary.clone(),
+            Some(path) => format!("{} ({path})", row.summary),
+        };
+        crate::outln!(
+            "{:<14} {:<11} {:<9} {:<64}  {summary}",
+            row.name,
+            row.kind,
+            row.version,
+            row.sha256
+        )?;
+        match row.granted.is_empty() {
+            true => crate::outln!("{:<14} granted nothing", "")?,
+            false => crate::outln!("{:<14} granted: {}", "", row.granted.join(", "))?,
+        }
+        if let Some(streams) = &row.streams {
+            crate::outln!("{:<14} {streams}", "")?;
         }
     }
     Ok(())
@@ -77,42 +141,42 @@ pub fn inspect(ctx: &Context, file: &Path) -> Result<()> {
     let shape = runtime
         .shape(&plugin)
         .with_context(|| format!("{} is not a WebAssembly component", file.display()))?;
-    println!("file:     {}", file.display());
-    println!("sha256:   {}", plugin.sha256);
-    println!("world:    {} ({})", shape.kind.world(), shape.kind.as_str());
+    crate::outln!("file:     {}", file.display())?;
+    crate::outln!("sha256:   {}", plugin.sha256)?;
+    crate::outln!("world:    {} ({})", shape.kind.world(), shape.kind.as_str())?;
     // Describing itself runs the plugin, granted nothing, within the default limits.
     let mut name = plugin.name.clone();
     match runtime.info(&plugin) {
         Ok(info) => {
             name = ui::untrusted(&info.name);
-            println!("name:     {name}");
-            println!("version:  {}", ui::untrusted(&info.version));
-            println!("abi:      {}", info.abi_version);
-            println!("summary:  {}", ui::untrusted(&info.summary));
+            crate::outln!("name:     {name}")?;
+            crate::outln!("version:  {}", ui::untrusted(&info.version))?;
+            crate::outln!("abi:      {}", info.abi_version)?;
+            crate::outln!("summary:  {}", ui::untrusted(&info.summary))?;
         }
-        Err(e) => println!("info:     unavailable: {:#}", anyhow::Error::new(e)),
+        Err(e) => crate::outln!("info:     unavailable: {:#}", anyhow::Error::new(e))?,
     }
-    println!("imports:");
+    crate::outln!("imports:")?;
     for import in &shape.imports {
-        println!("  {import}");
+        crate::outln!("  {import}")?;
     }
-    println!("exports:");
+    crate::outln!("exports:")?;
     for export in &shape.exports {
-        println!("  {export}");
+        crate::outln!("  {export}")?;
     }
     let wanted = shape.requested_capabilities();
     if wanted.is_empty() {
-        println!("capabilities: none (it can only compute)");
+        crate::outln!("capabilities: none (it can only compute)")?;
     } else {
-        println!("capabilities it could ask for (each refused unless granted):");
+        crate::outln!("capabilities it could ask for (each refused unless granted):")?;
         for capability in wanted {
-            println!("  {capability}");
+            crate::outln!("  {capability}")?;
         }
     }
     let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    println!("to use it, review it, then add to the config:");
-    println!("  [plugins.{name}]");
-    println!("  path = {:?}", absolute.display().to_string());
-    println!("  sha256 = \"{}\"", plugin.sha256);
+    crate::outln!("to use it, review it, then add to the config:")?;
+    crate::outln!("  [plugins.{name}]")?;
+    crate::outln!("  path = {:?}", absolute.display().to_string())?;
+    crate::outln!("  sha256 = \"{}\"", plugin.sha256)?;
     Ok(())
 }

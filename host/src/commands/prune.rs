@@ -55,7 +55,7 @@ pub async fn prune(ctx: &Context, args: PruneArgs) -> Result<()> {
             "backups": report.backups,
             "orphans": report.orphans,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&out)?)?;
     }
     if failed > 0 {
         bail!("{failed} removals failed (see the warnings above); run prune again");
@@ -74,7 +74,9 @@ struct Report {
 impl Report {
     fn line(&self, text: String) {
         if !self.json {
-            println!("{text}");
+            // A reader that stopped reading (`prune ... | head`) does not stop the prune
+            // halfway: its work is removing, the lines only report it.
+            let _ = crate::outln!("{text}");
         }
     }
 }

@@ -34,7 +34,7 @@ pub async fn push(ctx: &Context, args: PushArgs) -> Result<()> {
         );
     }
     let manifest = store_backup(ctx, args, None, None).await?;
-    println!("{}", manifest.id);
+    crate::outln!("{}", manifest.id)?;
     Ok(())
 }
 

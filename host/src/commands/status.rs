@@ -101,19 +101,24 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        crate::outln!(
             "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  VERIFIED",
-            "NAME", "BACKUPS", "NEWEST (UTC)", "AGE", "SIZE", "STORED"
-        );
+            "NAME",
+            "BACKUPS",
+            "NEWEST (UTC)",
+            "AGE",
+            "SIZE",
+            "STORED"
+        )?;
         for r in &rows {
             let verified = match r.verified {
                 Some(v) if v.id == r.newest.id => "yes".to_string(),
                 Some(v) => format!("no; last verified {}@{}", r.name, v.id),
                 None => "never".to_string(),
             };
-            println!(
+            crate::outln!(
                 "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  {verified}",
                 r.name,
                 r.count,
@@ -121,7 +126,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
                 ui::age(r.age),
                 ui::bytes(r.newest.original.size),
                 ui::bytes(r.newest.stored.size),
-            );
+            )?;
         }
     }
     let stale: Vec<String> = rows

@@ -30,6 +30,14 @@ pub struct BadUrl {
 /// The schemes of store URLs, to catch one written with a slash missing.
 const URL_SCHEMES: &[&str] = &["fs", "file", "s3", "gs", "gcs", "azblob", "az", "plugin"];
 
+/// Whether `text` (what comes before a `:`) reads as a URL scheme: a letter, then letters,
+/// digits, `+`, `-` or `.` (RFC 3986), so `s3:` or `minio:` but not `./backups:` or `/srv/a:`.
+fn looks_like_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 impl Location {
     pub fn parse(url: &str) -> Result<Location, BadUrl> {
         let bad = |reason: &str| BadUrl {
@@ -42,14 +50,20 @@ impl Location {
             }
             // `s3:/bucket` or `s3:bucket` is a URL with a slash missing, not a directory
             // named `s3:` (write `./s3:/bucket` for that).
-            if let Some((scheme, _)) = url.split_once(':') {
-                if URL_SCHEMES.contains(&scheme) {
-                    return Err(bad(&format!(
+            // Any other `word:` is a scheme we do not know, not a directory either.
+            if let Some((scheme, _)) = url.split_once(':').filter(|(s, _)| looks_like_scheme(s)) {
+                let local = crate::ui::untrusted(url);
+                return Err(bad(&match URL_SCHEMES.contains(&scheme) {
+                    true => format!(
                         "it looks like a {scheme}:// URL with a slash missing: write \
-                         {scheme}://BUCKET/PREFIX (or ./{} for a local directory)",
-                        crate::ui::untrusted(url)
-                    )));
-                }
+                         {scheme}://BUCKET/PREFIX (or ./{local} for a local directory)"
+                    ),
+                    false => format!(
+                        "'{}:' is not a store scheme: use s3://, gs://, azblob://, plugin:// \
+                         or fs:// (or ./{local} for a local directory)",
+                        crate::ui::untrusted(scheme)
+                    ),
+                }));
             }
             return Ok(Location::Fs { root: url.into() });
         };
@@ -191,10 +205,16 @@ mod tests {
         }
         let err = Location::parse("s3:/bucket/x").unwrap_err().to_string();
         assert!(err.contains("s3://BUCKET/PREFIX"), "{err}");
-        // A directory whose name merely has a colon is still a directory.
-        assert!(matches!(
-            Location::parse("backups:2026"),
-            Ok(Location::Fs { .. })
-        ));
+        // Any `word:` reads as a URL, known or not; a path says it is one.
+        let err = Location::parse("minio:bucket/x").unwrap_err().to_string();
+        assert!(err.contains("'minio:' is not a store scheme"), "{err}");
+        assert!(err.contains("./minio:bucket/x"), "{err}");
+        assert!(Location::parse("backups:2026").is_err());
+        for path in ["./backups:2026", "/srv/db:1", "backups/a:b", "2026:backups"] {
+            assert!(
+                matches!(Location::parse(path), Ok(Location::Fs { .. })),
+                "{path} is a directory"
+            );
+        }
     }
 }
