@@ -2,6 +2,7 @@
 //! back. The binary (`main.rs`) is a thin shell over [`commands::run`]; see ARCHITECTURE.md
 //! for the code map.
 
+pub mod age_keys;
 pub mod builtin;
 pub mod checksum;
 pub mod cli;

@@ -439,6 +439,9 @@ fn init_makes_pushes_encrypted_by_default() {
     let plain = tool("age", &["-d", "-i", identity.to_str().unwrap()], &raw);
     assert_eq!(tool("zstd", &["-d", "-c"], &plain), b"rows");
     assert!(recipient.starts_with("age1"));
+    // The stock tool reads the identity twgate wrote, and derives the same recipient.
+    let derived = tool("age-keygen", &["-y", identity.to_str().unwrap()], b"");
+    assert_eq!(String::from_utf8(derived).unwrap().trim(), recipient);
     // A second init refuses to replace the config; with --force it does, and keeps (and
     // uses) the identity, byte for byte.
     crate::util::assert_one_line_error(&env.fails(&["init"], b""), "already exists");

@@ -170,18 +170,15 @@ fn zstd_rejects_bad_level_as_bad_config() {
 
 #[test]
 fn age_framing_with_recipients() {
-    let id = age::x25519::Identity::generate();
-    let other = age::x25519::Identity::generate();
-    use age::secrecy::ExposeSecret;
+    use twgate::age_keys::Identity;
+    let id = Identity::generate();
+    let other = Identity::generate();
     framing_suite(Case {
         plugin: "age",
-        encode: vec![p("recipient", id.to_public().to_string().as_bytes())],
+        encode: vec![p("recipient", id.recipient().as_bytes())],
         encode_secrets: vec![],
-        decode_secrets: vec![p("identity", id.to_string().expose_secret().as_bytes())],
-        wrong_secrets: Some(vec![p(
-            "identity",
-            other.to_string().expose_secret().as_bytes(),
-        )]),
+        decode_secrets: vec![p("identity", id.encode().as_bytes())],
+        wrong_secrets: Some(vec![p("identity", other.encode().as_bytes())]),
     });
 }
 

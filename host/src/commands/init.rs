@@ -11,9 +11,9 @@
 //! **Invariant:** an existing identity file is never overwritten: it may be the only key to
 //! existing backups. Re-running `init` uses it. Both files are created with mode 0600.
 
+use crate::age_keys::Identity;
 use crate::cli::InitArgs;
 use crate::config::Config;
-use age::secrecy::ExposeSecret;
 use anyhow::{bail, Context as _, Result};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -137,12 +137,12 @@ fn header(has_store: bool, has_identity: bool) -> String {
 /// so the config works from any directory).
 fn recipient(text: &str) -> Result<String> {
     if text.starts_with("age1") {
-        text.parse::<age::x25519::Recipient>().map_err(|_| {
-            anyhow::anyhow!(
+        if !crate::age_keys::is_recipient(text) {
+            bail!(
                 "'{}' is not an age public key (age1... as `age-keygen -y` prints)",
                 crate::ui::untrusted(text)
-            )
-        })?;
+            );
+        }
         return Ok(text.to_string());
     }
     let path = PathBuf::from(text);
@@ -171,7 +171,7 @@ fn identity_at(path: &Path) -> Result<(String, bool)> {
             .lines()
             .map(str::trim)
             .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-            .and_then(|l| l.parse::<age::x25519::Identity>().ok())
+            .and_then(Identity::parse)
             .with_context(|| {
                 format!(
                     "{} exists but holds no age identity; it is left as it is: move it away, \
@@ -179,16 +179,17 @@ fn identity_at(path: &Path) -> Result<(String, bool)> {
                     path.display()
                 )
             })?;
-        return Ok((key.to_public().to_string(), false));
+        return Ok((key.recipient(), false));
     }
-    let identity = age::x25519::Identity::generate();
-    let recipient = identity.to_public().to_string();
+    let identity = Identity::generate();
+    let recipient = identity.recipient();
     let now = jiff::Timestamp::now();
     let contents = format!(
         "# created: {}\n# public key: {recipient}\n{}\n",
         now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        identity.to_string().expose_secret()
+        identity.encode().as_str()
     );
+    let contents = zeroize::Zeroizing::new(contents);
     write_private(path, contents.as_bytes())?;
     Ok((recipient, true))
 }

@@ -15,7 +15,9 @@
 //! instance ([`OutputCalls`]), as bindgen does.
 //!
 //! This leans on wasmtime's hidden `Lift` and `ComponentType` methods, which are exempt from
-//! semver: wasmtime is pinned to 48, and every round-trip test goes through here.
+//! semver: wasmtime is pinned exactly (`=48.0.8` in host/Cargo.toml), so an update is a
+//! deliberate edit; a changed internal API fails to compile here, and every round-trip
+//! test goes through these lifts.
 
 use super::bindings::{PluginError, TRANSFORM_EXPORT};
 use super::StageState;
