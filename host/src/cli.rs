@@ -1,6 +1,6 @@
 //! The command line: clap definitions only. Validation beyond syntax happens in `plan`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Stream database dumps through sandboxed WebAssembly plugins (zstd, age, OpenPGP) into a
@@ -126,12 +126,7 @@ pub enum PluginCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EncryptWith {
-    None,
-    Age,
-    Openpgp,
-}
+pub use crate::builtin::Encryption;
 
 #[derive(Debug, Args)]
 pub struct KeyArgs {
@@ -155,7 +150,7 @@ pub struct PushArgs {
     pub compress: Option<String>,
     /// Encryption [default: none, or what the configuration says]
     #[arg(long, value_enum)]
-    pub encrypt: Option<EncryptWith>,
+    pub encrypt: Option<Encryption>,
     /// Recipient: an age1... key, an age recipients file, or an OpenPGP certificate file (repeatable)
     #[arg(long = "recipient", short = 'r', value_name = "R")]
     pub recipients: Vec<String>,

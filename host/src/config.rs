@@ -15,7 +15,7 @@ pub struct Config {
     /// `zstd[:LEVEL]` or `none`, as `--compress`.
     pub compress: Option<String>,
     /// `none`, `age` or `openpgp`, as `--encrypt`.
-    pub encrypt: Option<String>,
+    pub encrypt: Option<crate::builtin::Encryption>,
     /// As `--recipient`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
@@ -90,33 +90,8 @@ pub struct CustomPlugin {
     pub grants: Grants,
 }
 
-/// `[plugins.NAME.grants]`: the capabilities a plugin is given. A plugin gets none of them
-/// by default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Grants {
-    /// Outgoing HTTP(S) through `wasi:http`, to these exact `host:port` entries only.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<String>,
-    /// Let allowed host names resolve to loopback, private or link-local addresses. Off by
-    /// default, so a name on the list cannot be pointed (by DNS) at the metadata service or
-    /// the local network. An allowed entry written as an IP address is always reachable.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub private_addresses: bool,
-    /// Host directories the plugin may read and write: `HOST_DIR` (seen at the same path)
-    /// or `HOST_DIR::GUEST_DIR`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dirs: Vec<String>,
-    /// Environment variables the plugin may read, by name; only those that are set pass.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
-}
-
-impl Grants {
-    pub fn is_empty(&self) -> bool {
-        *self == Grants::default()
-    }
-}
+/// `[plugins.NAME.grants]`: the runtime's own description of a sandbox, read as is.
+pub use crate::runtime::Grants;
 
 /// A credential read from the config file: usable, never shown (`Debug` prints a mask).
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,12 +3,12 @@
 //! for the code map.
 
 pub mod age_keys;
+pub mod backup;
 pub mod builtin;
 pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;
-mod frames;
 pub mod manifest;
 pub mod metrics;
 pub mod paths;
@@ -21,3 +21,6 @@ pub mod signals;
 pub mod stdout;
 pub mod storage;
 pub mod ui;
+
+#[cfg(test)]
+mod layers;

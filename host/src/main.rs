@@ -39,16 +39,14 @@ fn quiet_panics_while_ending() {
 }
 
 /// glibc gives each busy thread its own malloc arena and keeps freed chunks in it; with a
-/// thread per pipeline stage that multiplies peak RSS under CPU contention (measured: 50 MiB
-/// instead of 18 MiB for a loaded 2 GiB push, 200 MiB in a busy test run). Two arenas keep
+/// thread per pipeline stage that multiplies peak RSS under CPU contention. Two arenas keep
 /// memory flat at no measurable cost: the stages exchange a few large buffers, not many
-/// small ones.
+/// small ones. (Two whatever the core count: the buffers, not the threads, are the load.)
 ///
 /// Those buffers (512 KiB chunks, outputs up to 1 MiB) come and go all the time. With
-/// glibc's sliding thresholds they were mapped and unmapped, or trimmed off the heap and
-/// faulted back in, zeroed by the kernel each time: 19 000 page faults and 10% of the CPU
-/// of a push of the 100:1 pgbench dump. Fixed thresholds keep them in the heap: 5 800
-/// faults, push 0.36 → 0.34 s, pull 0.16 → 0.15 s (best of five); peak RSS +1–2 MiB.
+/// glibc's sliding thresholds they would be mapped and unmapped, or trimmed off the heap
+/// and faulted back in, zeroed by the kernel each time; fixed thresholds keep them in the
+/// heap. Measurements: docs/performance.md.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt is called before any other thread exists.

@@ -191,11 +191,19 @@ impl StageRecord {
         if manifest_version >= 3 {
             return self.format.as_deref();
         }
-        crate::builtin::FORMATS_BEFORE_MANIFEST_V3
-            .iter()
-            .find(|(name, _)| *name == self.plugin)
-            .map(|(_, format)| *format)
+        crate::builtin::format_before_manifest_v3(&self.plugin)
     }
+}
+
+/// Whether `name` is a valid backup name (or id): it becomes a path component in every
+/// store, so letters, digits, '.', '_' and '-', not starting with '.' or '-', at most 128.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Manifest {
@@ -212,7 +220,7 @@ impl Manifest {
             return Err(ManifestError::NotOurs { path: path.into() });
         }
         // Names and ids are printed by list and status: only what a push could have made.
-        let valid = |text: &str| crate::storage::validate_name(text).is_ok();
+        let valid = is_valid_name;
         if !valid(&manifest.name) || !valid(&manifest.id) {
             return Err(ManifestError::BadName { path: path.into() });
         }

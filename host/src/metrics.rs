@@ -9,31 +9,21 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
-/// Bytes moved by the current command, reported by the command itself.
-#[derive(Debug, Clone, Copy, Default)]
+/// Bytes a command moved: what its pipeline read and wrote (zero for commands without one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Moved {
     pub bytes_in: u64,
     pub bytes_out: u64,
-}
-
-static MOVED: Mutex<Option<Moved>> = Mutex::new(None);
-
-/// Records what the current command moved (called once it has succeeded).
-pub fn record(bytes_in: u64, bytes_out: u64) {
-    *MOVED.lock().unwrap() = Some(Moved {
-        bytes_in,
-        bytes_out,
-    });
 }
 
 /// One finished command, as the metrics file sees it.
 pub struct Run<'a> {
     pub command: &'a str,
     pub name: &'a str,
-    pub success: bool,
+    /// What the command moved if it succeeded; `None` if it failed.
+    pub succeeded: Option<Moved>,
     pub duration: Duration,
 }
 
@@ -83,10 +73,9 @@ pub fn write(path: &Path, run: &Run) -> std::io::Result<()> {
     set("twgate_last_run_timestamp_seconds", now);
     set(
         "twgate_last_run_success",
-        if run.success { 1.0 } else { 0.0 },
+        if run.succeeded.is_some() { 1.0 } else { 0.0 },
     );
-    if run.success {
-        let moved = MOVED.lock().unwrap().unwrap_or_default();
+    if let Some(moved) = run.succeeded {
         set("twgate_last_success_timestamp_seconds", now);
         set(
             "twgate_last_success_duration_seconds",
@@ -168,11 +157,13 @@ mod tests {
     fn a_failed_run_keeps_the_last_success_and_other_commands_stay() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("twgate.prom");
-        record(1000, 250);
-        let run = |command, success| Run {
+        let run = |command, success: bool| Run {
             command,
             name: "db",
-            success,
+            succeeded: success.then_some(Moved {
+                bytes_in: 1000,
+                bytes_out: 250,
+            }),
             duration: Duration::from_millis(1500),
         };
         write(&path, &run("push", true)).unwrap();

@@ -4,24 +4,23 @@
 //! **Invariant:** secrets (passphrases, identity files) only ever travel in `StageSpec::secrets`,
 //! which is handed to the plugin and never recorded or printed.
 
-use crate::builtin;
-use crate::cli::EncryptWith;
+use crate::builtin::{self, Encryption, Role};
 use crate::config::Config;
 use crate::manifest::{Manifest, StageRecord};
-use crate::plugin::{Catalog, CatalogError, Origin, Plugin};
+use crate::plugin::{Catalog, CatalogError, Plugin};
 use crate::ui;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Plugins that are given the user's identities and passphrase when decoding.
-const KEYED_PLUGINS: &[&str] = &["age", "openpgp"];
-
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("--compress '{0}' is not valid: use zstd, zstd:LEVEL (1-19) or none")]
-    BadCompress(String),
-    #[error("encrypt = '{0}' in the config is not valid: use none, age or openpgp")]
-    BadEncrypt(String),
+    #[error("--compress '{text}' is not valid: use {name}, {name}:LEVEL ({low}-{high}) or none")]
+    BadCompress {
+        text: String,
+        name: &'static str,
+        low: i32,
+        high: i32,
+    },
     #[error(transparent)]
     Plugin(#[from] CatalogError),
     #[error(
@@ -82,12 +81,28 @@ pub struct StageSpec {
     pub secrets: Vec<(String, Vec<u8>)>,
 }
 
+impl StageSpec {
+    /// The stage as the pipeline opens it: a component, its settings, and whether its
+    /// frames are independent (a built-in's knowledge; a custom plugin's never are).
+    pub fn step(&self) -> crate::pipeline::StepSpec<'_> {
+        crate::pipeline::StepSpec {
+            component: &self.plugin.component,
+            params: &self.params,
+            secrets: &self.secrets,
+            independent_frames: self
+                .plugin
+                .builtin()
+                .is_some_and(|b| builtin::writes_independent_frames(b.knowledge(), &self.params)),
+        }
+    }
+}
+
 /// The effective push settings: flags over config over defaults.
 pub struct PushSettings {
     /// Custom transforms, run first: `NAME` or `NAME:KEY=VALUE,...`.
     pub transforms: Vec<String>,
     pub compress: String,
-    pub encrypt: EncryptWith,
+    pub encrypt: Encryption,
     pub recipients: Vec<String>,
     pub passphrase_env: Option<String>,
 }
@@ -97,26 +112,18 @@ impl PushSettings {
         config: &Config,
         transforms: Vec<String>,
         compress: Option<String>,
-        encrypt: Option<EncryptWith>,
+        encrypt: Option<Encryption>,
         recipients: Vec<String>,
         passphrase_env: Option<String>,
-    ) -> Result<PushSettings, PlanError> {
-        let encrypt = match encrypt {
-            Some(e) => e,
-            None => match config.encrypt.as_deref() {
-                None | Some("none") => EncryptWith::None,
-                Some("age") => EncryptWith::Age,
-                Some("openpgp") => EncryptWith::Openpgp,
-                Some(other) => return Err(PlanError::BadEncrypt(other.into())),
-            },
-        };
+    ) -> PushSettings {
+        let encrypt = encrypt.or(config.encrypt).unwrap_or_default();
         // Recipients and passphrase from the flags replace the config's, not add to them.
         let (recipients, passphrase_env) = if recipients.is_empty() && passphrase_env.is_none() {
             (config.recipients.clone(), config.passphrase_env.clone())
         } else {
             (recipients, passphrase_env)
         };
-        Ok(PushSettings {
+        PushSettings {
             transforms: if transforms.is_empty() {
                 config.transforms.clone()
             } else {
@@ -124,11 +131,12 @@ impl PushSettings {
             },
             compress: compress
                 .or_else(|| config.compress.clone())
-                .unwrap_or_else(|| "zstd".into()),
+                .or_else(|| builtin::compressor().map(|b| b.name.to_string()))
+                .unwrap_or_else(|| "none".into()),
             encrypt,
             recipients,
             passphrase_env,
-        })
+        }
     }
 
     /// The stages of a push, in order.
@@ -140,23 +148,23 @@ impl PushSettings {
         }
         match parse_compress(&self.compress)? {
             None => {}
-            Some(None) => stages.push(spec(catalog, "zstd", vec![])?),
-            Some(Some(level)) => stages.push(spec(
+            Some((name, None)) => stages.push(spec(catalog, name, vec![])?),
+            Some((name, Some(level))) => stages.push(spec(
                 catalog,
-                "zstd",
+                name,
                 vec![("level".into(), level.as_bytes().to_vec())],
             )?),
         }
-        let plugin = match self.encrypt {
-            EncryptWith::None if self.recipients.is_empty() => return Ok(stages),
-            EncryptWith::None => return Err(PlanError::RecipientWithoutEncryption),
-            EncryptWith::Age => "age",
-            EncryptWith::Openpgp => "openpgp",
+        let encrypter = match builtin::encrypter(self.encrypt) {
+            None if self.recipients.is_empty() => return Ok(stages),
+            None => return Err(PlanError::RecipientWithoutEncryption),
+            Some(encrypter) => encrypter,
         };
         if self.recipients.is_empty() && self.passphrase_env.is_none() {
-            return Err(PlanError::NoKeys(plugin));
+            return Err(PlanError::NoKeys(encrypter.name));
         }
-        let mut stage = spec(catalog, plugin, recipient_params(plugin, &self.recipients)?)?;
+        let params = recipient_params(encrypter.knowledge(), &self.recipients)?;
+        let mut stage = spec(catalog, encrypter.name, params)?;
         if let Some(var) = &self.passphrase_env {
             stage.secrets.push(("passphrase".into(), passphrase(var)?));
         }
@@ -165,14 +173,14 @@ impl PushSettings {
     }
 
     pub fn encrypts(&self) -> bool {
-        self.encrypt != EncryptWith::None
+        self.encrypt != Encryption::None
     }
 }
 
 /// The check every push runs first unless `--no-check` (see `pipeline::Step::Check`).
 pub fn check_spec() -> Option<StageSpec> {
-    builtin::find(builtin::CHECK).map(|check| StageSpec {
-        plugin: Arc::new(Plugin::builtin(check)),
+    builtin::check().map(|check| StageSpec {
+        plugin: Arc::new(Plugin::from_builtin(check)),
         params: Vec::new(),
         secrets: Vec::new(),
     })
@@ -184,7 +192,10 @@ fn spec(
     params: Vec<(String, Vec<u8>)>,
 ) -> Result<StageSpec, PlanError> {
     let plugin = catalog.find(name)?;
-    if plugin.origin == Origin::Builtin && plugin.writes.is_none() {
+    if plugin
+        .builtin()
+        .is_some_and(|b| b.knowledge().role == Role::Check)
+    {
         return Err(PlanError::NotATransform(name.into()));
     }
     // The config's params come first, so values given on the command line follow them.
@@ -197,16 +208,37 @@ fn spec(
     })
 }
 
-/// What `--compress` says: `None` for none, else zstd at a level (`None`: the plugin's
-/// default, 3).
-pub fn parse_compress(text: &str) -> Result<Option<Option<&str>>, PlanError> {
+/// What `--compress` says: `None` for none, else the built-in compressor at a level
+/// (`None`: the plugin's default).
+pub fn parse_compress(text: &str) -> Result<Option<(&'static str, Option<&str>)>, PlanError> {
+    if text == "none" {
+        return Ok(None);
+    }
+    let compressor = builtin::compressor().expect("a compressor is built in");
+    let Role::Compress {
+        levels: (low, high),
+        ..
+    } = compressor.knowledge().role
+    else {
+        unreachable!("compressor() has the role Compress")
+    };
+    let bad = || PlanError::BadCompress {
+        text: text.into(),
+        name: compressor.name,
+        low,
+        high,
+    };
     match text.split_once(':') {
-        _ if text == "none" => Ok(None),
-        None if text == "zstd" => Ok(Some(None)),
-        Some(("zstd", level)) if level.parse::<i32>().is_ok_and(|l| (1..=19).contains(&l)) => {
-            Ok(Some(Some(level)))
+        None if text == compressor.name => Ok(Some((compressor.name, None))),
+        Some((name, level))
+            if name == compressor.name
+                && level
+                    .parse::<i32>()
+                    .is_ok_and(|l| (low..=high).contains(&l)) =>
+        {
+            Ok(Some((compressor.name, Some(level))))
         }
-        _ => Err(PlanError::BadCompress(text.into())),
+        _ => Err(bad()),
     }
 }
 
@@ -225,24 +257,26 @@ fn parse_transform(text: &str) -> Result<(&str, Params), PlanError> {
     Ok((name, params))
 }
 
-/// `age1...` strings go as `recipient`; files are read and passed whole.
+/// Recipients as the encrypter takes them: a key given inline (`age1...`) as is, anything
+/// else read as a file and passed whole.
 fn recipient_params(
-    plugin: &str,
+    encrypter: &builtin::Knowledge,
     recipients: &[String],
 ) -> Result<Vec<(String, Vec<u8>)>, PlanError> {
+    let Some(how) = &encrypter.recipients else {
+        return Ok(Vec::new());
+    };
     recipients
         .iter()
         .map(|r| {
-            if plugin == "age" && r.starts_with("age1") {
-                return Ok(("recipient".to_string(), r.as_bytes().to_vec()));
+            if how
+                .inline_prefix
+                .is_some_and(|prefix| r.starts_with(prefix))
+            {
+                return Ok((how.inline.to_string(), r.as_bytes().to_vec()));
             }
             let contents = std::fs::read(r).map_err(|_| PlanError::BadRecipient(r.clone()))?;
-            let key = if plugin == "age" {
-                "recipients-file"
-            } else {
-                "cert"
-            };
-            Ok((key.to_string(), contents))
+            Ok((how.file.to_string(), contents))
         })
         .collect()
 }
@@ -314,18 +348,14 @@ pub fn inverse_stages(
                 Some(format) => builtin_decoder(record, format)?,
                 None => custom_decoder(catalog, record, allow_plugin_change)?,
             };
-            let plugin = &stage.plugin;
-            let builtin = matches!(plugin.origin, Origin::Builtin);
-            if builtin && KEYED_PLUGINS.contains(&plugin.name.as_str()) {
-                stage.secrets = secrets.to_vec();
-            }
-            if builtin && plugin.name == "zstd" {
-                // Every decode checks the BLAKE3 (or SHA-256) of all restored bytes against
-                // the manifest (`commands::pull::decode`), so zstd's own per-frame XXH64 is
-                // the same check done twice, and 10–15% of a pull.
+            if let Some(known) = stage.plugin.builtin().map(|b| b.knowledge()) {
+                if known.takes_keys {
+                    stage.secrets = secrets.to_vec();
+                }
+                let decode = known.decode_params.iter();
                 stage
                     .params
-                    .push(("frame-checksums".into(), b"ignore".to_vec()));
+                    .extend(decode.map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
             }
             // A custom stage decodes with its config's params and secrets only: the
             // recorded settings are for people, and the plugin reads its own header.
@@ -342,7 +372,7 @@ fn builtin_decoder(record: &StageRecord, format: &str) -> Result<StageSpec, Plan
         readable: builtin::readable_formats(),
     })?;
     Ok(StageSpec {
-        plugin: Arc::new(Plugin::builtin(builtin)),
+        plugin: Arc::new(Plugin::from_builtin(builtin)),
         params: Vec::new(),
         secrets: Vec::new(),
     })
@@ -358,18 +388,18 @@ fn custom_decoder(
     // plugin, and the error that says so is safe to print.
     let stage = spec(catalog, &ui::untrusted(&record.plugin), Vec::new())?;
     let plugin = &stage.plugin;
-    if plugin.origin == Origin::Builtin {
+    if plugin.builtin().is_some() {
         // A stage without a format was written by a custom plugin of this name, which a
         // later built-in of the same name does not decode.
         return Err(PlanError::CustomNowBuiltin {
             plugin: ui::untrusted(&record.plugin),
         });
     }
-    if plugin.sha256 != record.sha256 && !allow_plugin_change && !plugin.allow_other_builds {
+    if plugin.sha256() != record.sha256 && !allow_plugin_change && !plugin.allow_other_builds {
         return Err(PlanError::PluginChanged {
-            plugin: plugin.name.clone(),
+            plugin: plugin.name().into(),
             recorded: ui::untrusted(&record.sha256.chars().take(12).collect::<String>()),
-            current: plugin.sha256[..12].to_string(),
+            current: plugin.sha256()[..12].to_string(),
         });
     }
     Ok(stage)

@@ -9,7 +9,7 @@
 
 use crate::builtin::{self, Builtin};
 use crate::config::CustomPlugin;
-use crate::runtime::{GrantError, Limits, Sandbox, TimeBound};
+use crate::runtime::{ComponentSpec, GrantError, Limits, Sandbox, TimeBound};
 use sha2::Digest;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,51 +17,65 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// One plugin component, ready to hand to the runtime.
+/// One plugin: the component the runtime runs, and what the catalogue knows of it.
 #[derive(Debug, Clone)]
 pub struct Plugin {
-    pub name: String,
-    /// Hex sha256 of `bytes`; recorded in every manifest that uses the plugin.
-    pub sha256: String,
-    pub bytes: Cow<'static, [u8]>,
+    /// Its name, sha256 (recorded in every manifest that uses it), bytes, limits and sandbox.
+    pub component: ComponentSpec,
     pub origin: Origin,
-    /// The stream format a built-in writes (recorded in manifests); `None` for a custom
-    /// plugin, whose format is its own.
-    pub writes: Option<&'static str>,
     /// Whether it may decode what another build of it wrote without `--allow-plugin-change`
     /// (`allow_plugin_change = true` in its config).
     pub allow_other_builds: bool,
-    /// Limits that replace the runtime's defaults for this plugin.
-    pub limits: Option<Limits>,
-    /// How a call past its time limit is stopped: the built-ins run without interruption
-    /// checks (see `runtime::watchdog`).
-    pub time_bound: TimeBound,
-    /// What it may touch; nothing for a built-in plugin.
-    pub sandbox: Arc<Sandbox>,
     /// `params` from its config: given to every stream (or connection) before any other.
     pub params: Vec<(String, Vec<u8>)>,
     /// `secrets` from its config: where to read each (`env:VAR`, `file:PATH`), not values.
     secret_refs: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Origin {
-    Builtin,
+    /// Embedded in this binary: what the host knows of it is in `builtin::KNOWLEDGE`.
+    Builtin(&'static Builtin),
     File(PathBuf),
 }
 
 impl Plugin {
-    pub fn builtin(plugin: &'static Builtin) -> Plugin {
+    pub fn name(&self) -> &str {
+        &self.component.name
+    }
+
+    /// The built-in it is, or `None` for a custom plugin.
+    pub fn builtin(&self) -> Option<&'static Builtin> {
+        match self.origin {
+            Origin::Builtin(builtin) => Some(builtin),
+            Origin::File(_) => None,
+        }
+    }
+
+    /// The stream format it writes (recorded in manifests): a built-in's; `None` for a
+    /// custom plugin, whose format is its own, and for the check, which writes no stream.
+    pub fn writes(&self) -> Option<&'static str> {
+        self.builtin().and_then(|b| b.writes)
+    }
+
+    /// Hex sha256 of its component.
+    pub fn sha256(&self) -> &str {
+        &self.component.sha256
+    }
+
+    pub fn from_builtin(plugin: &'static Builtin) -> Plugin {
         Plugin {
-            name: plugin.name.into(),
-            sha256: plugin.sha256.into(),
-            bytes: Cow::Borrowed(plugin.bytes),
-            origin: Origin::Builtin,
-            writes: plugin.writes,
+            component: ComponentSpec {
+                name: plugin.name.into(),
+                sha256: plugin.sha256.into(),
+                bytes: Cow::Borrowed(plugin.bytes),
+                limits: None,
+                // The built-ins run without interruption checks (see `runtime::watchdog`).
+                time_bound: TimeBound::EndProcess,
+                sandbox: Arc::new(Sandbox::none(plugin.name)),
+            },
+            origin: Origin::Builtin(plugin),
             allow_other_builds: false,
-            limits: None,
-            time_bound: TimeBound::EndProcess,
-            sandbox: Arc::new(Sandbox::none(plugin.name)),
             params: Vec::new(),
             secret_refs: BTreeMap::new(),
         }
@@ -75,15 +89,16 @@ impl Plugin {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".into());
         Ok(Plugin {
-            sandbox: Arc::new(Sandbox::none(&name)),
-            name,
-            sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-            bytes: Cow::Owned(bytes),
+            component: ComponentSpec {
+                sandbox: Arc::new(Sandbox::none(&name)),
+                name,
+                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                bytes: Cow::Owned(bytes),
+                limits: None,
+                time_bound: TimeBound::Interrupt,
+            },
             origin: Origin::File(path.to_path_buf()),
-            writes: None,
             allow_other_builds: false,
-            limits: None,
-            time_bound: TimeBound::Interrupt,
             params: Vec::new(),
             secret_refs: BTreeMap::new(),
         })
@@ -94,7 +109,7 @@ impl Plugin {
         let mut secrets = Vec::new();
         for (key, reference) in &self.secret_refs {
             let missing = |what: String| CatalogError::Secret {
-                name: self.name.clone(),
+                name: self.name().into(),
                 key: key.clone(),
                 what,
             };
@@ -180,7 +195,7 @@ impl Catalog {
             if self.custom.contains_key(name) {
                 return Err(CatalogError::ShadowsBuiltin { name: name.into() });
             }
-            return Ok(Arc::new(Plugin::builtin(builtin)));
+            return Ok(Arc::new(Plugin::from_builtin(builtin)));
         }
         let Some(config) = self.custom.get(name) else {
             return Err(CatalogError::Unknown {
@@ -228,18 +243,19 @@ impl Catalog {
         }
         let sandbox = Sandbox::from_grants(name, &config.grants)?;
         Ok(Arc::new(Plugin {
-            name: name.into(),
-            sha256: actual,
-            bytes: Cow::Owned(bytes),
-            origin: Origin::File(config.path.clone()),
-            writes: None,
-            allow_other_builds: config.allow_plugin_change.unwrap_or(false),
-            limits: Some(limits),
-            time_bound: match config.interruptible {
-                Some(false) => TimeBound::EndProcess,
-                _ => TimeBound::Interrupt,
+            component: ComponentSpec {
+                name: name.into(),
+                sha256: actual,
+                bytes: Cow::Owned(bytes),
+                limits: Some(limits),
+                time_bound: match config.interruptible {
+                    Some(false) => TimeBound::EndProcess,
+                    _ => TimeBound::Interrupt,
+                },
+                sandbox: Arc::new(sandbox),
             },
-            sandbox: Arc::new(sandbox),
+            origin: Origin::File(config.path.clone()),
+            allow_other_builds: config.allow_plugin_change.unwrap_or(false),
             params: config
                 .params
                 .iter()

@@ -1,12 +1,14 @@
-//! The stores the behaviour suite runs against: a local directory and the S3, GCS and
+//! The stores the behaviour suite runs against: a local directory, the S3, GCS and
 //! Azure servers `tests/scripts/servers.sh` starts on loopback (`just test` starts them and
-//! exports their settings as `TWGATE_TEST_*`). A missing server fails the test that needs
-//! it; nothing is skipped.
+//! exports their settings as `TWGATE_TEST_*`), and a `plugin://` store: the WebDAV example
+//! plugin on its own `rclone serve webdav`, which the test environment starts and holds. A
+//! missing server fails the test that needs it; nothing is skipped.
 //!
 //! Tests look at what twgate stored through their own OpenDAL operator, built here from
 //! the server settings, independently of twgate's configuration code.
 
 use crate::util::TestEnv;
+use crate::webdav::{WebdavServer, DAV_PASSWORD, PASSWORD_VAR};
 use std::process::Command;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +17,12 @@ pub enum Backend {
     S3,
     Gcs,
     Azblob,
+    /// `plugin://webdav/<prefix>`: the WebDAV example destination plugin.
+    Plugin,
 }
+
+/// The store URL scheme and plugin name of [`Backend::Plugin`].
+const PLUGIN_STORE: &str = "plugin://webdav/";
 
 /// A `TWGATE_TEST_*` setting; panics with what to do when the servers are not running.
 pub fn server_var(name: &str) -> String {
@@ -42,7 +49,8 @@ impl Backend {
             .to_string()
     }
 
-    /// The URL and environment twgate needs for a fresh, empty store on this backend.
+    /// The URL and environment twgate needs for a fresh, empty store on this backend. For
+    /// [`Backend::Plugin`], `env` must already declare the plugin (as [`Backend::env`] does).
     pub fn store(self, env: &TestEnv) -> (String, Vec<(String, String)>) {
         let prefix = unique_prefix();
         let vars = |pairs: &[(&str, String)]| {
@@ -74,12 +82,24 @@ impl Backend {
                     ("AZURE_STORAGE_ENDPOINT", server_var("AZBLOB_ENDPOINT")),
                 ]),
             ),
+            Backend::Plugin => (
+                format!("{PLUGIN_STORE}{prefix}"),
+                vars(&[(PASSWORD_VAR, DAV_PASSWORD.into())]),
+            ),
         }
     }
 
-    /// A test environment whose store is a fresh prefix on this backend.
+    /// A test environment whose store is a fresh prefix on this backend. For
+    /// [`Backend::Plugin`] it starts a WebDAV server, held (and stopped) by the environment,
+    /// and declares the plugin, granted that server, in every config the test writes.
     pub fn env(self) -> TestEnv {
         let mut env = TestEnv::new();
+        if self == Backend::Plugin {
+            let server = WebdavServer::start();
+            env.config_tail = server.plugin_config(&server.grant());
+            env.webdav = Some(server);
+            env.config("");
+        }
         let (url, vars) = self.store(&env);
         env.store_url = url;
         env.vars.extend(vars);
@@ -142,6 +162,12 @@ pub fn raw_store(env: &TestEnv) -> opendal::Operator {
             .endpoint(&server_var("AZBLOB_ENDPOINT"))
             .account_name(&server_var("AZBLOB_ACCOUNT"))
             .account_key(&server_var("AZBLOB_KEY"));
+        opendal::Operator::new(builder).unwrap()
+    } else if let Some(prefix) = url.strip_prefix(PLUGIN_STORE) {
+        // rclone serves a plain directory: its files are exactly what the server holds.
+        let server = env.webdav.as_ref().expect("a plugin:// store's server");
+        let root = server.store_dir(prefix);
+        let builder = opendal::services::Fs::default().root(root.to_str().unwrap());
         opendal::Operator::new(builder).unwrap()
     } else {
         let builder = opendal::services::Fs::default().root(url);

@@ -2,127 +2,27 @@
 //! source here) against a real WebDAV server (`rclone serve webdav` on loopback), and the
 //! outgoing-HTTP allowlist every plugin is held to.
 
-use crate::util::{assert_one_line_error, build_guest, hostile_wasm, sample, sha256, TestEnv};
+use crate::util::{
+    assert_one_line_error, file_sha256, free_port, hostile_wasm, sample, sha256, TestEnv,
+};
+use crate::webdav::{webdav_wasm, WebdavServer, DAV_PASSWORD, PASSWORD_VAR};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const DAV_USER: &str = "twgate";
-const DAV_PASSWORD: &str = "dav-secret-do-not-print";
-
-fn webdav_wasm() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        build_guest(
-            "plugins/Cargo.toml",
-            Some("twgate-plugin-webdav"),
-            "twgate_plugin_webdav.wasm",
-        )
-    })
-}
-
-fn file_sha256(path: &Path) -> String {
-    sha256(&std::fs::read(path).unwrap())
-}
-
-/// A free loopback port (free when this returns; servers bind it right after).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `rclone serve webdav` over a temporary directory, with basic auth, stopped on drop.
-struct WebdavServer {
-    child: Child,
-    port: u16,
-    root: tempfile::TempDir,
-}
-
-impl WebdavServer {
-    fn start() -> WebdavServer {
-        let root = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let child = Command::new("rclone")
-            .args(["serve", "webdav"])
-            .arg(root.path())
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--user", DAV_USER, "--pass", DAV_PASSWORD])
-            .env_remove("AWS_CA_BUNDLE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rclone is required: ./run test installs it");
-        let server = WebdavServer { child, port, root };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rclone serve webdav did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    /// Every file the server holds, relative to its root, sorted.
-    fn files(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut dirs = vec![self.root.path().to_path_buf()];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else {
-                    let rel = path.strip_prefix(self.root.path()).unwrap();
-                    out.push(rel.to_string_lossy().into_owned());
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-}
-
-impl Drop for WebdavServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A test environment whose store is the WebDAV plugin, granted `http` (as given).
 fn dav_env(server: &WebdavServer, http: &str) -> TestEnv {
     let mut env = TestEnv::new();
-    let wasm = webdav_wasm();
-    env.config(&format!(
-        "[plugins.webdav]\npath = \"{}\"\nsha256 = \"{}\"\n\
-         params = {{ url = \"http://127.0.0.1:{port}/backups\", user = \"{DAV_USER}\" }}\n\
-         secrets = {{ password = \"env:TWGATE_TEST_DAV_PASSWORD\" }}\n\
-         [plugins.webdav.grants]\nhttp = [{http}]\n",
-        wasm.display(),
-        file_sha256(wasm),
-        port = server.port,
-    ));
-    env.vars
-        .push(("TWGATE_TEST_DAV_PASSWORD".into(), DAV_PASSWORD.into()));
+    env.config(&server.plugin_config(http));
+    env.vars.push((PASSWORD_VAR.into(), DAV_PASSWORD.into()));
     env.store_url = "plugin://webdav/team".into();
     env
-}
-
-fn granted(server: &WebdavServer) -> String {
-    format!("\"127.0.0.1:{}\"", server.port)
 }
 
 #[test]
 fn backups_round_trip_through_the_webdav_plugin() {
     let server = WebdavServer::start();
-    let env = dav_env(&server, &granted(&server));
+    let env = dav_env(&server, &server.grant());
     let first = sample(3 << 20, 21);
     let second = sample(700_000, 22);
     let id1 = env.push("db", &first, &[]);
@@ -162,7 +62,7 @@ fn backups_round_trip_through_the_webdav_plugin() {
 #[test]
 fn a_failed_push_to_the_webdav_plugin_leaves_nothing() {
     let server = WebdavServer::start();
-    let env = dav_env(&server, &granted(&server));
+    let env = dav_env(&server, &server.grant());
     let before = env.push("db", &sample(100_000, 23), &[]);
     // The producer writes 2 MiB, then fails: the upload is aborted, no manifest is written.
     let out = env.run(
@@ -201,7 +101,7 @@ fn the_webdav_plugin_without_an_http_grant_is_refused_by_name() {
 #[test]
 fn a_wrong_webdav_password_is_one_line_and_never_printed() {
     let server = WebdavServer::start();
-    let mut env = dav_env(&server, &granted(&server));
+    let mut env = dav_env(&server, &server.grant());
     env.vars.retain(|(k, _)| k != "TWGATE_TEST_DAV_PASSWORD");
     env.vars.push((
         "TWGATE_TEST_DAV_PASSWORD".into(),
@@ -223,7 +123,7 @@ fn a_wrong_webdav_password_is_one_line_and_never_printed() {
 #[test]
 fn plugins_and_plugin_inspect_show_kind_capabilities_and_grants() {
     let server = WebdavServer::start();
-    let env = dav_env(&server, &granted(&server));
+    let env = dav_env(&server, &server.grant());
     let listing = String::from_utf8(env.ok(&["plugins"], b"")).unwrap();
     let webdav = listing
         .lines()
@@ -353,7 +253,7 @@ fn an_allowed_request_goes_through() {
 fn a_push_killed_mid_upload_to_the_webdav_plugin_is_invisible() {
     use std::io::Write;
     let server = WebdavServer::start();
-    let env = dav_env(&server, &granted(&server));
+    let env = dav_env(&server, &server.grant());
     let earlier = sample(100_000, 27);
     env.push("db", &earlier, &[]);
 
@@ -403,7 +303,7 @@ fn half_a_gib_through_the_webdav_plugin_in_bounded_memory() {
     const TOTAL: u64 = 512 << 20;
     const LIMIT_KIB: u64 = 200 * 1024;
     let server = WebdavServer::start();
-    let env = dav_env(&server, &granted(&server));
+    let env = dav_env(&server, &server.grant());
     env.ok(&["plugins"], b""); // compile the plugins before measuring
     let (ok, _, push_rss) = crate::memory::run_measured(
         &env,

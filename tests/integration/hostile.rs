@@ -2,12 +2,7 @@
 //! for wasm32-wasip2): each is stopped with one clear line naming the plugin, nothing is
 //! stored, and twgate exits normally. Also: pinning by sha256.
 
-use crate::util::{assert_one_line_error, hostile_wasm, sample, sha256, TestEnv};
-use std::path::Path;
-
-fn file_sha256(path: &Path) -> String {
-    sha256(&std::fs::read(path).unwrap())
-}
+use crate::util::{assert_one_line_error, file_sha256, hostile_wasm, sample, sha256, TestEnv};
 
 /// A test environment with the hostile plugin configured under tight limits.
 fn hostile_env() -> TestEnv {

@@ -26,3 +26,4 @@ mod store_faults;
 mod untrusted;
 mod util;
 mod wal;
+mod webdav;

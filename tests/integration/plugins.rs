@@ -28,7 +28,12 @@ pub fn run_stage(
     piece: usize,
 ) -> Result<Vec<u8>, StageError> {
     let plugin = builtin::find(plugin).unwrap_or_else(|| panic!("plugin {plugin} is not built in"));
-    let mut stage = rt.open(&Plugin::builtin(plugin), dir, params, secrets)?;
+    let mut stage = rt.open(
+        &Plugin::from_builtin(plugin).component,
+        dir,
+        params,
+        secrets,
+    )?;
     let mut out = Vec::new();
     for chunk in data.chunks(piece.max(1)) {
         out.extend(stage.push(chunk)?);
@@ -197,7 +202,7 @@ fn openpgp_framing_with_passphrase() {
 fn plugins_get_no_capabilities_and_report_info() {
     let rt = runtime();
     for plugin in builtin::BUILTIN {
-        let info = rt.info(&Plugin::builtin(plugin)).unwrap();
+        let info = rt.info(&Plugin::from_builtin(plugin).component).unwrap();
         assert_eq!(info.name, plugin.name);
         assert_eq!(info.abi_version, 1);
         assert!(!info.summary.is_empty());

@@ -1,5 +1,6 @@
 //! One behaviour suite, run against every store: a local directory, S3 (SeaweedFS), GCS
-//! (fake-gcs-server) and Azure Blob (Azurite). Each store must give the same answers.
+//! (fake-gcs-server), Azure Blob (Azurite) and a `plugin://` store (the WebDAV example
+//! plugin on `rclone serve webdav`). Each store must give the same answers.
 
 use crate::backends::{block_on, pending_s3_uploads, raw_paths, raw_store, Backend};
 use crate::util::{sample, sha256, TestEnv};
@@ -119,6 +120,8 @@ pub fn interrupted(backend: Backend) {
         .into_iter()
         .filter(|p| p.starts_with("db/"))
         .collect();
+    // This covers the WebDAV plugin's unfinished uploads too: its staging objects
+    // (`.<name>.partial-*`) sit beside their final path, under `db/`.
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
     if backend == Backend::S3 {
         assert_eq!(pending_s3_uploads(&env), Vec::<String>::new());
@@ -141,4 +144,10 @@ macro_rules! suite {
     )*};
 }
 
-suite!(fs => Backend::Fs, s3 => Backend::S3, gcs => Backend::Gcs, azblob => Backend::Azblob);
+suite!(
+    fs => Backend::Fs,
+    s3 => Backend::S3,
+    gcs => Backend::Gcs,
+    azblob => Backend::Azblob,
+    plugin => Backend::Plugin
+);

@@ -16,6 +16,11 @@ pub struct TestEnv {
     pub store_url: String,
     /// Extra environment for twgate (a remote store's endpoint and credentials).
     pub vars: Vec<(String, String)>,
+    /// Appended to every config file `config` writes, so a test's own config keeps it: the
+    /// declaration of the plugin a `plugin://` store needs. Empty otherwise.
+    pub config_tail: String,
+    /// The WebDAV server a `plugin://webdav` store is on, stopped with the environment.
+    pub webdav: Option<crate::webdav::WebdavServer>,
 }
 
 /// Cloud settings a developer's shell may hold; a test never inherits them.
@@ -48,12 +53,20 @@ impl TestEnv {
             dir,
             store_url,
             vars: Vec::new(),
+            config_tail: String::new(),
+            webdav: None,
         }
     }
 
-    /// Writes `text` as this environment's config file (`TWGATE_CONFIG`).
+    /// Writes `text` as this environment's config file (`TWGATE_CONFIG`), followed by
+    /// `config_tail`.
     pub fn config(&mut self, text: &str) {
         let path = self.path("twgate.toml");
+        let mut text = text.to_string();
+        if !self.config_tail.is_empty() {
+            text.push('\n');
+            text.push_str(&self.config_tail);
+        }
         std::fs::write(&path, text).unwrap();
         self.vars
             .push(("TWGATE_CONFIG".into(), path.to_string_lossy().into_owned()));
@@ -206,6 +219,20 @@ pub fn sample(len: usize, seed: u64) -> Vec<u8> {
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// The SHA-256 of a file's contents, in hex (what a plugin's `sha256` pin holds).
+pub fn file_sha256(path: &Path) -> String {
+    sha256(&std::fs::read(path).unwrap())
+}
+
+/// A free loopback port (free when this returns; servers bind it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The BLAKE3 digest new manifests record, in hex.

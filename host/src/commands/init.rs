@@ -59,7 +59,7 @@ pub fn init(config_path: Option<&Path>, store: Option<&str>, args: &InitArgs) ->
     let config = Config {
         store: store.map(str::to_string),
         compress: args.compress.clone(),
-        encrypt: Some("age".into()),
+        encrypt: Some(crate::builtin::Encryption::Age),
         recipients: recipients.clone(),
         identities: identity.iter().map(|(path, _)| path.clone()).collect(),
         ..Config::default()

@@ -13,19 +13,64 @@ pub use wal::Exit;
 
 use crate::cli::{Cli, Command, PluginCommand};
 use crate::config::Config;
+use crate::metrics::Moved;
 use crate::plugin::Catalog;
 use crate::runtime::{Limits, Runtime};
-use crate::storage::{Store, StoreSettings};
+use crate::storage::{ConnectError, PluginConnector, Store, StoreSettings};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What every subcommand needs: global flags and the loaded configuration.
+/// What every subcommand needs: global flags, the loaded configuration, and the plugins.
 pub struct Context {
     pub store_url: Option<String>,
     pub config: Config,
     pub config_path: Option<PathBuf>,
     pub explicit_config: Option<PathBuf>,
+    plugins: Arc<Plugins>,
+}
+
+/// The plugins this process may run and the one runtime they all run on (stages and
+/// `plugin://` stores alike), built on first use: engines cost tens of milliseconds and
+/// a ticker thread, and most commands need none.
+struct Plugins {
+    catalog: Catalog,
+    limits: Limits,
+    runtime: Mutex<Option<Arc<Runtime>>>,
+}
+
+impl std::fmt::Debug for Plugins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugins").finish_non_exhaustive()
+    }
+}
+
+impl Plugins {
+    fn runtime(&self) -> Result<Arc<Runtime>, crate::runtime::RuntimeError> {
+        let mut runtime = self.runtime.lock().unwrap();
+        if let Some(runtime) = &*runtime {
+            return Ok(runtime.clone());
+        }
+        let made = Arc::new(Runtime::new(
+            self.limits,
+            crate::runtime::default_cache_dir(),
+        )?);
+        *runtime = Some(made.clone());
+        Ok(made)
+    }
+}
+
+impl PluginConnector for Plugins {
+    fn connect(&self, name: &str) -> Result<crate::runtime::Destination, ConnectError> {
+        let find = |e: Box<dyn std::error::Error + Send + Sync>| ConnectError::Find(e);
+        let plugin = self.catalog.find(name).map_err(|e| find(e.into()))?;
+        let secrets = plugin.read_secrets().map_err(|e| find(e.into()))?;
+        let runtime = self.runtime().map_err(|e| find(e.into()))?;
+        runtime
+            .connect(&plugin.component, &plugin.params, &secrets)
+            .map_err(ConnectError::Connect)
+    }
 }
 
 impl Context {
@@ -40,36 +85,55 @@ impl Context {
     }
 
     fn store_settings(&self) -> StoreSettings {
-        StoreSettings::from_config(&self.config, self.catalog())
+        StoreSettings::from_config(&self.config, self.plugins.clone())
     }
 
     fn store_url(&self) -> Option<&str> {
         self.store_url.as_deref().or(self.config.store.as_deref())
     }
 
-    /// Plugin limits from the config, else the defaults.
-    fn limits(&self) -> Limits {
-        let mut limits = Limits::default();
-        if let Some(mib) = self.config.plugin_memory_mib {
-            limits.memory_bytes = mib << 20;
+    fn new(
+        store_url: Option<String>,
+        config: Config,
+        config_path: Option<PathBuf>,
+        explicit_config: Option<PathBuf>,
+    ) -> Context {
+        let limits = limits(&config);
+        let plugins = Arc::new(Plugins {
+            catalog: Catalog::new(&config.plugins, limits),
+            limits,
+            runtime: Mutex::new(None),
+        });
+        Context {
+            store_url,
+            config,
+            config_path,
+            explicit_config,
+            plugins,
         }
-        if let Some(secs) = self.config.plugin_timeout_secs {
-            limits.call_timeout = Duration::from_secs(secs);
-        }
-        limits
     }
 
-    pub fn runtime(&self) -> Result<Runtime> {
-        Ok(Runtime::new(
-            self.limits(),
-            crate::runtime::default_cache_dir(),
-        )?)
+    /// The process's one plugin runtime.
+    pub fn runtime(&self) -> Result<Arc<Runtime>> {
+        Ok(self.plugins.runtime()?)
     }
 
     /// The built-in plugins and those the config names.
-    pub fn catalog(&self) -> Catalog {
-        Catalog::new(&self.config.plugins, self.limits())
+    pub fn catalog(&self) -> &Catalog {
+        &self.plugins.catalog
     }
+}
+
+/// Plugin limits from the config, else the defaults.
+fn limits(config: &Config) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(mib) = config.plugin_memory_mib {
+        limits.memory_bytes = mib << 20;
+    }
+    if let Some(secs) = config.plugin_timeout_secs {
+        limits.call_timeout = Duration::from_secs(secs);
+    }
+    limits
 }
 
 /// Runs one subcommand to completion.
@@ -103,14 +167,14 @@ pub fn run(cli: Cli) -> Result<()> {
             let run = crate::metrics::Run {
                 command,
                 name: &name,
-                success: result.is_ok(),
+                succeeded: result.as_ref().ok().copied(),
                 duration: started.elapsed(),
             };
             if let Err(e) = crate::metrics::write(&path, &run) {
                 crate::ui::warn(&format!("cannot write metrics to {}: {e}", path.display()));
             }
         }
-        result
+        result.map(|_moved| ())
     });
     // Everything that matters has finished inside `block_on`. What may remain is a blocking
     // read of stdin that never returns while a producer keeps the pipe open (after a
@@ -158,27 +222,21 @@ fn metrics_target(command: &Command) -> Option<(&'static str, String)> {
     })
 }
 
-/// Loads the config and runs one subcommand.
-async fn run_command(cli: Cli) -> Result<()> {
-    {
-        let (config, config_path) = Config::load(cli.config.as_deref())?;
-        let ctx = Context {
-            store_url: cli.store,
-            config,
-            config_path,
-            explicit_config: cli.config,
-        };
-        match cli.command {
-            Command::Push(args) => push::push(&ctx, args).await,
-            Command::Pull(args) => pull::pull(&ctx, args).await,
-            Command::Verify(args) => pull::verify(&ctx, args).await,
-            Command::List(args) => list::list(&ctx, args).await,
-            Command::Status(args) => status::status(&ctx, args).await,
-            Command::Wal(command) => wal::wal(&ctx, command).await,
-            Command::Prune(args) => prune::prune(&ctx, args).await,
-            Command::Plugins(args) => plugins::plugins(&ctx, args),
-            Command::Plugin(PluginCommand::Inspect { file }) => plugins::inspect(&ctx, &file),
-            Command::Init(_) => unreachable!("handled by run"),
-        }
+/// Loads the config and runs one subcommand; returns what it moved.
+async fn run_command(cli: Cli) -> Result<Moved> {
+    let (config, config_path) = Config::load(cli.config.as_deref())?;
+    let ctx = Context::new(cli.store, config, config_path, cli.config);
+    let nothing = |result: Result<()>| result.map(|()| Moved::default());
+    match cli.command {
+        Command::Push(args) => push::push(&ctx, args).await,
+        Command::Pull(args) => pull::pull(&ctx, args).await,
+        Command::Verify(args) => pull::verify(&ctx, args).await,
+        Command::List(args) => nothing(list::list(&ctx, args).await),
+        Command::Status(args) => nothing(status::status(&ctx, args).await),
+        Command::Wal(command) => wal::wal(&ctx, command).await,
+        Command::Prune(args) => nothing(prune::prune(&ctx, args).await),
+        Command::Plugins(args) => nothing(plugins::plugins(&ctx, args)),
+        Command::Plugin(PluginCommand::Inspect { file }) => nothing(plugins::inspect(&ctx, &file)),
+        Command::Init(_) => unreachable!("handled by run"),
     }
 }

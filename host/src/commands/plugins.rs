@@ -29,7 +29,7 @@ struct Row {
 pub fn plugins(ctx: &Context, args: PluginsArgs) -> Result<()> {
     let runtime = ctx.runtime()?;
     let catalog = ctx.catalog();
-    let mut plugins: Vec<Plugin> = BUILTIN.iter().map(Plugin::builtin).collect();
+    let mut plugins: Vec<Plugin> = BUILTIN.iter().map(Plugin::from_builtin).collect();
     let mut broken = Vec::new();
     for name in catalog.custom_names() {
         match catalog.find(name) {
@@ -68,17 +68,14 @@ pub fn plugins(ctx: &Context, args: PluginsArgs) -> Result<()> {
 }
 
 fn row(runtime: &crate::runtime::Runtime, plugin: &Plugin) -> Result<Row> {
-    let info = runtime.info(plugin)?;
-    let kind = runtime.shape(plugin)?.kind;
-    let streams = match (&plugin.origin, plugin.writes) {
-        (Origin::Builtin, Some(writes)) => {
-            let reads = crate::builtin::find(&plugin.name).map_or(&[][..], |b| b.reads);
-            Some(format!(
-                "writes {writes}; decodes {} from any build",
-                reads.join(", ")
-            ))
-        }
-        (Origin::Builtin, None) => Some(
+    let info = runtime.info(&plugin.component)?;
+    let kind = runtime.shape(&plugin.component)?.kind;
+    let streams = match (plugin.builtin(), plugin.writes()) {
+        (Some(builtin), Some(writes)) => Some(format!(
+            "writes {writes}; decodes {} from any build",
+            builtin.reads.join(", ")
+        )),
+        (Some(_), None) => Some(
             "checks on push that a pg_dump archive, tar or SQL dump is complete; writes nothing"
                 .to_string(),
         ),
@@ -89,16 +86,16 @@ fn row(runtime: &crate::runtime::Runtime, plugin: &Plugin) -> Result<Row> {
     };
     // What a custom plugin says of itself is printed safely.
     Ok(Row {
-        name: plugin.name.clone(),
+        name: plugin.name().into(),
         kind: kind.as_str(),
         version: ui::untrusted(&info.version),
-        sha256: plugin.sha256.clone(),
+        sha256: plugin.sha256().into(),
         summary: ui::untrusted(&info.summary),
         path: match &plugin.origin {
-            Origin::Builtin => None,
+            Origin::Builtin(_) => None,
             Origin::File(path) => Some(path.display().to_string()),
         },
-        granted: plugin.sandbox.describe(),
+        granted: plugin.component.sandbox.describe(),
         streams,
     })
 }
@@ -139,14 +136,14 @@ pub fn inspect(ctx: &Context, file: &Path) -> Result<()> {
         .with_context(|| format!("cannot read plugin {}", file.display()))?;
     let runtime = ctx.runtime()?;
     let shape = runtime
-        .shape(&plugin)
+        .shape(&plugin.component)
         .with_context(|| format!("{} is not a WebAssembly component", file.display()))?;
     crate::outln!("file:     {}", file.display())?;
-    crate::outln!("sha256:   {}", plugin.sha256)?;
+    crate::outln!("sha256:   {}", plugin.sha256())?;
     crate::outln!("world:    {} ({})", shape.kind.world(), shape.kind.as_str())?;
     // Describing itself runs the plugin, granted nothing, within the default limits.
-    let mut name = plugin.name.clone();
-    match runtime.info(&plugin) {
+    let mut name = plugin.name().to_string();
+    match runtime.info(&plugin.component) {
         Ok(info) => {
             name = ui::untrusted(&info.name);
             crate::outln!("name:     {name}")?;
@@ -177,6 +174,6 @@ pub fn inspect(ctx: &Context, file: &Path) -> Result<()> {
     crate::outln!("to use it, review it, then add to the config:")?;
     crate::outln!("  [plugins.{name}]")?;
     crate::outln!("  path = {:?}", absolute.display().to_string())?;
-    crate::outln!("  sha256 = \"{}\"", plugin.sha256)?;
+    crate::outln!("  sha256 = \"{}\"", plugin.sha256())?;
     Ok(())
 }

@@ -1,20 +1,18 @@
-//! `twgate pull` and `twgate verify`: store → inverse pipeline → output, checking the
-//! stored and original sha256 from the manifest.
+//! `twgate pull` and `twgate verify`: the keys from flags or config, a `backup::Restore`
+//! into stdout, a file or a verification command, and what to print.
 //!
 //! **Invariant:** `pull -o FILE` writes to a temporary file renamed into place only after
 //! both checksums match; on stdout a mismatch is an error exit, which a pipeline with
 //! `set -o pipefail` sees.
 
 use super::Context;
+use crate::backup::{Decoding, Purpose, Restore, Sink};
 use crate::cli::{KeyArgs, PullArgs, VerifyArgs};
-use crate::manifest::Manifest;
-use crate::pipeline::{self, Outcome, Sink};
+use crate::metrics::Moved;
 use crate::plan;
-use crate::runtime::Direction;
 use crate::storage::{BackupRef, Store};
 use crate::ui;
 use anyhow::{bail, Context as _, Result};
-use futures::StreamExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -58,19 +56,20 @@ impl Sink for ExecSink {
     }
 }
 
-/// Resolves the backup and opens its inverse stages (none with `raw`).
-async fn decoder(
+/// Resolves the backup and opens its inverse stages (none with `raw`), with the keys
+/// from the flags, else from the config.
+async fn open(
     ctx: &Context,
     spec: &str,
     keys: &KeyArgs,
     allow_plugin_change: bool,
     raw: bool,
-) -> Result<(Store, Manifest, Vec<pipeline::Step>)> {
+) -> Result<(Store, Restore)> {
     let backup = BackupRef::parse(spec)?;
     let store = ctx.open_store().await?;
-    let manifest = store.resolve(&backup).await?;
     if raw {
-        return Ok((store, manifest, Vec::new()));
+        let restore = Restore::open(&store, &backup, None).await?;
+        return Ok((store, restore));
     }
     // Identities on the command line replace the config's, as every flag does.
     let identities = match keys.identities.is_empty() {
@@ -82,76 +81,19 @@ async fn decoder(
         .as_deref()
         .or(ctx.config.passphrase_env.as_deref());
     let secrets = plan::decode_secrets(&identities, passphrase_env)?;
-    let specs = plan::inverse_stages(&ctx.catalog(), &manifest, &secrets, allow_plugin_change)?;
     let runtime = ctx.runtime()?;
-    let mut steps = Vec::new();
-    for spec in &specs {
-        steps.push(pipeline::open_step(&runtime, spec, Direction::Inverse)?);
-    }
-    Ok((store, manifest, steps))
+    let decoding = Decoding {
+        catalog: ctx.catalog(),
+        runtime: &runtime,
+        secrets: &secrets,
+        allow_plugin_change,
+    };
+    let restore = Restore::open(&store, &backup, Some(decoding)).await?;
+    Ok((store, restore))
 }
 
-/// Streams the stored object through `stages` into `sink` and checks both checksums.
-async fn decode<S: Sink + Send>(
-    store: &Store,
-    manifest: &Manifest,
-    steps: Vec<pipeline::Step>,
-    raw: bool,
-    sink: &mut S,
-    verb: &'static str,
-) -> Result<Outcome> {
-    let what = format!("{}@{}", manifest.name, manifest.id);
-    let stream = store
-        .data_stream(manifest)
-        .await?
-        .map(|r| r.map_err(anyhow::Error::from));
-    let mut progress = ui::Progress::new(verb);
-    // Both ends are checked: the stored object as it is read (a damaged or swapped object
-    // fails even where its plugins would decode it), and the restored bytes, end to end.
-    // Each end is hashed on a thread of its own, with the function its manifest names
-    // (SHA-256 for version 1 backups); `--raw` output is the stored object itself.
-    let stored = manifest.stored.checksum();
-    let expected = if raw {
-        stored.clone()
-    } else {
-        manifest.original.checksum()
-    };
-    let hash_stored = !raw;
-    let hashes = pipeline::Hashes {
-        input: hash_stored.then_some(stored.algorithm),
-        output: Some(expected.algorithm),
-    };
-    let outcome = pipeline::run(Box::new(stream), steps, hashes, sink, |i, o| {
-        progress.update(i, o)
-    })
-    .await;
-    progress.done();
-    let outcome =
-        outcome.map_err(|e| anyhow::Error::new(e).context(format!("{verb} {what} failed")))?;
-    if outcome.input.size != manifest.stored.size
-        || (hash_stored && outcome.input.checksum.as_ref() != Some(&stored))
-    {
-        bail!(
-            "{verb} {what} failed: the stored object {} is corrupted or truncated \
-             ({} bytes read, {} expected; its {} checksum does not match the manifest); the output is not usable",
-            manifest.stored.object,
-            outcome.input.size,
-            manifest.stored.size,
-            stored.algorithm.name()
-        );
-    }
-    if outcome.output.checksum.as_ref() != Some(&expected) {
-        bail!(
-            "{verb} {what} failed: the restored bytes do not match the original's {} checksum (the stored object was changed, or a plugin decoded it wrongly; `twgate verify` tells which); the output is not usable",
-            expected.algorithm.name()
-        );
-    }
-    crate::metrics::record(outcome.input.size, outcome.output.size);
-    Ok(outcome)
-}
-
-pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
-    let (store, manifest, stages) = decoder(
+pub async fn pull(ctx: &Context, args: PullArgs) -> Result<Moved> {
+    let (store, mut restore) = open(
         ctx,
         &args.backup,
         &args.keys,
@@ -159,11 +101,12 @@ pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
         args.raw,
     )
     .await?;
-    match &args.output {
+    let moved = match &args.output {
         None => {
             let mut sink = StdoutSink(tokio::io::stdout());
-            decode(&store, &manifest, stages, args.raw, &mut sink, "pull").await?;
+            let moved = restore.run(&store, &mut sink, Purpose::Pull).await?;
             sink.0.flush().await.map_err(crate::stdout::error)?;
+            moved
         }
         Some(path) => {
             let partial = partial_path(path);
@@ -172,20 +115,22 @@ pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
                 .with_context(|| format!("cannot create {}", partial.display()))?;
             let mut sink = WriteSink(tokio::io::BufWriter::with_capacity(1 << 20, file));
             let result = async {
-                decode(&store, &manifest, stages, args.raw, &mut sink, "pull").await?;
+                let moved = restore.run(&store, &mut sink, Purpose::Pull).await?;
                 sink.0.flush().await?;
                 sink.0.get_ref().sync_all().await?;
                 tokio::fs::rename(&partial, path)
                     .await
-                    .with_context(|| format!("cannot rename to {}", path.display()))
+                    .with_context(|| format!("cannot rename to {}", path.display()))?;
+                anyhow::Ok(moved)
             }
             .await;
             if result.is_err() {
                 let _ = tokio::fs::remove_file(&partial).await;
             }
-            result?;
+            result?
         }
-    }
+    };
+    let manifest = &restore.manifest;
     // What was written: the original bytes, or with --raw the stored object itself.
     let written = match args.raw {
         true => format!(
@@ -198,7 +143,7 @@ pub async fn pull(ctx: &Context, args: PullArgs) -> Result<()> {
         "pulled {}@{} ({written})",
         manifest.name, manifest.id
     ));
-    Ok(())
+    Ok(moved)
 }
 
 fn partial_path(path: &std::path::Path) -> PathBuf {
@@ -210,8 +155,8 @@ fn partial_path(path: &std::path::Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
-    let (store, manifest, stages) = decoder(
+pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<Moved> {
+    let (store, mut restore) = open(
         ctx,
         &args.backup,
         &args.keys,
@@ -219,21 +164,14 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
         args.stored_only,
     )
     .await?;
-    let what = format!("{}@{}", manifest.name, manifest.id);
     if args.stored_only {
-        return verify_stored(&store, &manifest, args.json).await;
+        return verify_stored(&store, restore, args.json).await;
     }
-    match &args.exec {
+    let what = format!("{}@{}", restore.manifest.name, restore.manifest.id);
+    let moved = match &args.exec {
         None => {
-            decode(
-                &store,
-                &manifest,
-                stages,
-                false,
-                &mut WriteSink(tokio::io::sink()),
-                "verify",
-            )
-            .await?;
+            let mut sink = WriteSink(tokio::io::sink());
+            restore.run(&store, &mut sink, Purpose::Verify).await?
         }
         Some(command) => {
             let mut child = tokio::process::Command::new("sh")
@@ -251,16 +189,18 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
             let mut sink = ExecSink {
                 stdin: child.stdin.take(),
             };
-            decode(&store, &manifest, stages, false, &mut sink, "verify").await?;
+            let moved = restore.run(&store, &mut sink, Purpose::Verify).await?;
             drop(sink);
             let status = child.wait().await?;
             if !status.success() {
                 bail!("verify {what} failed: `{command}` rejected the restored bytes ({status})");
             }
+            moved
         }
-    }
+    };
+    let manifest = &restore.manifest;
     // Retention never removes the newest verified backup; record that this one is.
-    if let Err(e) = store.put_verified(&manifest, args.exec.is_some()).await {
+    if let Err(e) = store.put_verified(manifest, args.exec.is_some()).await {
         ui::warn(&format!(
             "verified, but could not record it in the store: {e}"
         ));
@@ -288,23 +228,17 @@ pub async fn verify(ctx: &Context, args: VerifyArgs) -> Result<()> {
                 .unwrap_or_default()
         )?;
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// `verify --stored-only`: the stored object read whole and checked against the size and
 /// checksum its manifest recorded, with no key and no plugin. It proves the store kept the
 /// bytes, not that they decrypt: it is not recorded as a verification, so retention still
 /// keeps the newest backup a full verify passed.
-async fn verify_stored(store: &Store, manifest: &Manifest, json: bool) -> Result<()> {
-    decode(
-        store,
-        manifest,
-        Vec::new(),
-        true,
-        &mut WriteSink(tokio::io::sink()),
-        "verify",
-    )
-    .await?;
+async fn verify_stored(store: &Store, mut restore: Restore, json: bool) -> Result<Moved> {
+    let mut sink = WriteSink(tokio::io::sink());
+    let moved = restore.run(store, &mut sink, Purpose::Verify).await?;
+    let manifest = &restore.manifest;
     let stored = manifest.stored.checksum();
     if json {
         let report = serde_json::json!({
@@ -326,5 +260,5 @@ async fn verify_stored(store: &Store, manifest: &Manifest, json: bool) -> Result
             stored
         )?;
     }
-    Ok(())
+    Ok(moved)
 }

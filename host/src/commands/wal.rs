@@ -10,6 +10,7 @@
 use super::{pull, push, Context};
 use crate::checksum;
 use crate::cli::{KeyArgs, PullArgs, PushArgs, WalCommand};
+use crate::metrics::Moved;
 use crate::storage::validate_name;
 use crate::ui;
 use anyhow::{bail, Context as _, Result};
@@ -36,7 +37,7 @@ impl Exit {
     }
 }
 
-pub async fn wal(ctx: &Context, command: WalCommand) -> Result<()> {
+pub async fn wal(ctx: &Context, command: WalCommand) -> Result<Moved> {
     match command {
         WalCommand::Push { path, archive } => push_wal(ctx, &path, archive).await,
         WalCommand::Fetch {
@@ -69,7 +70,7 @@ fn segment_name(segment: &str) -> Result<&str> {
     Ok(segment)
 }
 
-async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
+async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<Moved> {
     validate_name(&archive)?;
     let file_name = path
         .file_name()
@@ -85,7 +86,7 @@ async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
             ui::info(&format!(
                 "{segment} is already archived with the same content"
             ));
-            return Ok(());
+            return Ok(Moved::default());
         }
         bail!(
             "{segment} is already archived with different content ({there} there, {} here): \
@@ -104,8 +105,8 @@ async fn push_wal(ctx: &Context, path: &Path, archive: String) -> Result<()> {
         no_check: false,
         command: Vec::new(),
     };
-    push::store_backup(ctx, args, Some(path), Some(segment)).await?;
-    Ok(())
+    let manifest = push::store_backup(ctx, args, Some(path), Some(segment)).await?;
+    Ok(push::moved(&manifest))
 }
 
 async fn fetch_wal(
@@ -115,7 +116,7 @@ async fn fetch_wal(
     archive: String,
     keys: KeyArgs,
     allow_plugin_change: bool,
-) -> Result<()> {
+) -> Result<Moved> {
     validate_name(&archive)?;
     let segment = segment_name(segment)?;
     let store = ctx.open_store().await?;

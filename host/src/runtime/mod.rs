@@ -23,11 +23,11 @@ mod watchdog;
 pub use bindings::{Direction, ObjectEntry, PluginInfo};
 pub use destination::{Destination, DownloadHandle, UploadHandle};
 pub use http::HttpPolicy;
-pub use sandbox::{GrantError, Sandbox};
+pub use sandbox::{GrantError, Grants, Sandbox};
 pub use stage::{Stage, StageError};
 pub use watchdog::{set_exit_code as set_timeout_exit_code, TimeBound};
 
-use crate::plugin::Plugin;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,24 @@ impl Default for Limits {
             expansion: DEFAULT_EXPANSION,
         }
     }
+}
+
+/// One component as the runtime runs it, and all the runtime knows of it: its bytes, its
+/// identity, its bounds and what it may touch. Where it came from (built in, a config
+/// entry, a file to inspect) is the catalogue's business (`plugin.rs`).
+#[derive(Debug, Clone)]
+pub struct ComponentSpec {
+    /// The name errors and the watchdog use.
+    pub name: String,
+    /// Hex sha256 of `bytes`: the key of the compiled-component cache.
+    pub sha256: String,
+    pub bytes: Cow<'static, [u8]>,
+    /// Limits that replace the runtime's defaults for this component.
+    pub limits: Option<Limits>,
+    /// How a call past its time limit is stopped (see `watchdog`).
+    pub time_bound: TimeBound,
+    /// What it may touch.
+    pub sandbox: Arc<Sandbox>,
 }
 
 /// Errors loading or instantiating a plugin.
@@ -218,7 +236,7 @@ impl Runtime {
     }
 
     /// The engine and linker `plugin` runs on.
-    fn lane(&self, plugin: &Plugin) -> &Lane {
+    fn lane(&self, plugin: &ComponentSpec) -> &Lane {
         match plugin.time_bound {
             TimeBound::Interrupt => &self.interrupting,
             TimeBound::EndProcess => &self.unchecked,
@@ -226,7 +244,7 @@ impl Runtime {
     }
 
     /// Compiles (or loads from the cache) a plugin, once per process.
-    fn load(&self, plugin: &Plugin) -> Result<Arc<Loaded>, RuntimeError> {
+    fn load(&self, plugin: &ComponentSpec) -> Result<Arc<Loaded>, RuntimeError> {
         let key = (plugin.sha256.clone(), plugin.time_bound);
         if let Some(loaded) = self.loaded.lock().unwrap().get(&key) {
             return Ok(loaded.clone());
@@ -251,7 +269,7 @@ impl Runtime {
     }
 
     /// What a plugin's component is: its world, imports and exports.
-    pub fn shape(&self, plugin: &Plugin) -> Result<inspect::Shape, RuntimeError> {
+    pub fn shape(&self, plugin: &ComponentSpec) -> Result<inspect::Shape, RuntimeError> {
         match self.load(plugin) {
             Ok(loaded) => Ok(loaded.shape.clone()),
             // Not linkable here, but its type can still be read.
@@ -264,7 +282,10 @@ impl Runtime {
     }
 
     /// The compiled component, from the disk cache when possible.
-    fn compile(&self, plugin: &Plugin) -> Result<wasmtime::component::Component, RuntimeError> {
+    fn compile(
+        &self,
+        plugin: &ComponentSpec,
+    ) -> Result<wasmtime::component::Component, RuntimeError> {
         cache::load_or_compile(
             &self.lane(plugin).engine,
             self.cache_dir.as_deref(),
@@ -279,7 +300,7 @@ impl Runtime {
     }
 
     /// Asks a plugin to describe itself.
-    pub fn info(&self, plugin: &Plugin) -> Result<PluginInfo, StageError> {
+    pub fn info(&self, plugin: &ComponentSpec) -> Result<PluginInfo, StageError> {
         let limits = self.limits_for(plugin);
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
         let mut store = self.new_store(plugin, limits)?;
@@ -298,7 +319,7 @@ impl Runtime {
     /// Starts one stream through `plugin` in `direction`.
     pub fn open(
         &self,
-        plugin: &Plugin,
+        plugin: &ComponentSpec,
         direction: Direction,
         params: &[(String, Vec<u8>)],
         secrets: &[(String, Vec<u8>)],
@@ -307,23 +328,21 @@ impl Runtime {
         let loaded = self.load(plugin).map_err(StageError::Runtime)?;
         let mut store = self.new_store(plugin, limits)?;
         let (bindings, calls) = self.transform(&loaded, &mut store)?;
-        Stage::open(
+        let instance = stage::Instance {
             store,
             bindings,
             calls,
-            &loaded.name,
-            &loaded.sha256,
+            plugin: loaded.name.clone(),
+            sha256: loaded.sha256.clone(),
             limits,
-            direction,
-            params,
-            secrets,
-        )
+        };
+        Stage::open(instance, direction, params, secrets)
     }
 
     /// Connects to a destination plugin with its configured params and secrets.
     pub fn connect(
         &self,
-        plugin: &Plugin,
+        plugin: &ComponentSpec,
         params: &[(String, Vec<u8>)],
         secrets: &[(String, Vec<u8>)],
     ) -> Result<Destination, StageError> {
@@ -341,12 +360,16 @@ impl Runtime {
     }
 
     /// The plugin's own limits (set in its config), else the runtime's.
-    fn limits_for(&self, plugin: &Plugin) -> Limits {
+    fn limits_for(&self, plugin: &ComponentSpec) -> Limits {
         plugin.limits.unwrap_or(self.limits)
     }
 
     /// A store holding exactly what `plugin` is granted.
-    fn new_store(&self, plugin: &Plugin, limits: Limits) -> Result<Store<StageState>, StageError> {
+    fn new_store(
+        &self,
+        plugin: &ComponentSpec,
+        limits: Limits,
+    ) -> Result<Store<StageState>, StageError> {
         let wasi = plugin.sandbox.wasi_ctx().map_err(|source| {
             StageError::Runtime(RuntimeError::Instantiate {
                 plugin: plugin.name.clone(),

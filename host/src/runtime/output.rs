@@ -146,3 +146,48 @@ impl OutputCalls {
         Ok(returned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The wasmtime release whose hidden `Lift`/`ComponentType` API this module was
+    /// written and reviewed against.
+    const CHECKED_AGAINST: &str = "48.0.8";
+
+    /// The version of `package` in the workspace's Cargo.lock.
+    fn locked_version(package: &str) -> Option<String> {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("Cargo.lock is beside the workspace's Cargo.toml");
+        let mut lines = lock.lines();
+        while let Some(line) = lines.next() {
+            if line == format!("name = \"{package}\"") {
+                let version = lines.next()?.strip_prefix("version = \"")?;
+                return Some(version.trim_end_matches('"').to_string());
+            }
+        }
+        None
+    }
+
+    /// Fails loudly when wasmtime moves: its hidden API may have changed in ways that still
+    /// compile (a new invariant of `LiftContext`, say), so a new version needs a review of
+    /// this module, not just a green build.
+    #[test]
+    fn wasmtime_is_the_release_the_lift_was_reviewed_against() {
+        let locked = locked_version("wasmtime").expect("wasmtime is in Cargo.lock");
+        assert_eq!(
+            locked, CHECKED_AGAINST,
+            "runtime/output.rs implements wasmtime's hidden Lift and ComponentType, reviewed \
+             against wasmtime {CHECKED_AGAINST}, but Cargo.lock has {locked}: review \
+             wasmtime's component::func::typed and `__internal` changes, then update \
+             CHECKED_AGAINST"
+        );
+        let manifest = include_str!("../../Cargo.toml");
+        for package in ["wasmtime", "wasmtime-wasi", "wasmtime-wasi-http"] {
+            let pinned = format!("{package} = {{ version = \"={CHECKED_AGAINST}\"");
+            assert!(
+                manifest.contains(&pinned),
+                "host/Cargo.toml must pin {package} exactly (`={CHECKED_AGAINST}`) while \
+                 runtime/output.rs uses wasmtime's internals"
+            );
+        }
+    }
+}

@@ -6,12 +6,40 @@
 //! (encryption needs them).
 
 use super::http::{BadEndpoint, HttpPolicy};
-use crate::config::Grants;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
-/// The capabilities granted to one plugin.
+/// The capabilities a plugin is given, as plain data (the config file's
+/// `[plugins.NAME.grants]` deserializes into it). A plugin gets none of them by default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Outgoing HTTP(S) through `wasi:http`, to these exact `host:port` entries only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
+    /// Let allowed host names resolve to loopback, private or link-local addresses. Off by
+    /// default, so a name on the list cannot be pointed (by DNS) at the metadata service or
+    /// the local network. An allowed entry written as an IP address is always reachable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_addresses: bool,
+    /// Host directories the plugin may read and write: `HOST_DIR` (seen at the same path)
+    /// or `HOST_DIR::GUEST_DIR`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs: Vec<String>,
+    /// Environment variables the plugin may read, by name; only those that are set pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+}
+
+impl Grants {
+    pub fn is_empty(&self) -> bool {
+        *self == Grants::default()
+    }
+}
+
+/// The capabilities granted to one plugin, checked.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     pub(crate) http: Arc<HttpPolicy>,

@@ -222,19 +222,33 @@ pub struct Stage {
     params: Vec<Param>,
 }
 
+/// A transform plugin instantiated in its sandbox, with no stream open yet.
+pub(crate) struct Instance {
+    pub store: Store<StageState>,
+    pub bindings: bindings::TransformPlugin,
+    pub calls: OutputCalls,
+    pub plugin: String,
+    pub sha256: String,
+    pub limits: Limits,
+}
+
 impl Stage {
-    #[allow(clippy::too_many_arguments)]
+    /// Opens one stream on `instance`.
     pub(crate) fn open(
-        mut store: Store<StageState>,
-        bindings: bindings::TransformPlugin,
-        calls: OutputCalls,
-        plugin: &str,
-        sha256: &str,
-        limits: Limits,
+        instance: Instance,
         direction: Direction,
         params: &[(String, Vec<u8>)],
         secrets: &[(String, Vec<u8>)],
     ) -> Result<Stage, StageError> {
+        let Instance {
+            mut store,
+            bindings,
+            calls,
+            plugin,
+            sha256,
+            limits,
+        } = instance;
+        let plugin = plugin.as_str();
         let (params, secrets) = (to_wit(params), to_wit(secrets));
         let info = guarded(&mut store, plugin, limits, |store| {
             bindings.twgate_plugin_transform().call_info(store)
@@ -251,7 +265,7 @@ impl Stage {
             resource,
             plugin: plugin.into(),
             version: info.version,
-            sha256: sha256.into(),
+            sha256,
             limits,
             fed: 0,
             produced: 0,

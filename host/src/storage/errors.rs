@@ -3,9 +3,49 @@
 //! OpenDAL's own `Display` carries the request URI and response headers, which may hold a
 //! SAS token or a signed query: it is never shown. We show the error's kind, the service's
 //! error code when there is one, and what to check.
+//!
+//! Causes are told by type (OpenDAL's `ErrorKind`, the `reqwest`, `std::io` and `reqsign`
+//! errors behind it), never by their wording. Two things OpenDAL 0.59 says only in text
+//! are read from it: the service's error code (S3's and Azure's XML `<Code>`, GCS's JSON
+//! `reason`: the service's own structured answer, which OpenDAL keeps as text; a GCS
+//! emulator's "bucket does not exist" too), and its timeout layer's "timeout reached" (an
+//! `Unexpected` error with no type of its own).
 
 use super::location::Location;
 use opendal::ErrorKind;
+
+/// What was being done to a store when it failed: named in the error ("cannot write ..."),
+/// and part of the diagnosis (writing or listing cannot miss an object, only the bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Open,
+    Write,
+    ReadBack,
+    Check,
+    Read,
+    Stat,
+    List,
+    Delete,
+    ListUploads,
+    AbortUpload,
+}
+
+impl std::fmt::Display for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Op::Open => "open",
+            Op::Write => "write",
+            Op::ReadBack => "read back",
+            Op::Check => "check",
+            Op::Read => "read",
+            Op::Stat => "stat",
+            Op::List => "list",
+            Op::Delete => "delete",
+            Op::ListUploads => "list uploads in",
+            Op::AbortUpload => "abort the upload of",
+        })
+    }
+}
 
 /// What went wrong, in a few words, without anything from the request: `kind (CODE)`.
 pub fn summary(err: &opendal::Error) -> String {
@@ -15,8 +55,8 @@ pub fn summary(err: &opendal::Error) -> String {
     }
 }
 
-/// What to check, given where the error happened and what was being done (`action`).
-pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
+/// What to check, given where the error happened and what was being done.
+pub fn hint(err: &opendal::Error, location: &Location, action: Op) -> String {
     let code = service_code(err).unwrap_or_default();
     let credentials = credential_settings(location);
     let bucket = match location {
@@ -34,7 +74,7 @@ pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
             "NoSuchBucket" | "ContainerNotFound" | "BucketNotFound"
         ) || (err.kind() == ErrorKind::NotFound
             && (err.message().contains("bucket does not exist")
-                || (!location.is_local() && matches!(action, "write" | "list")))) =>
+                || (!location.is_local() && matches!(action, Op::Write | Op::List)))) =>
         {
             format!("the {bucket} does not exist: create it, or check the store URL")
         }
@@ -43,7 +83,7 @@ pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
             "the stored object is shorter than its manifest says: it was truncated or replaced".into()
         }
         // reqsign found no credential (none set, or an unreadable credentials file).
-        _ if err.message().contains("signing http request") => format!(
+        _ if is_signing_error(err) => format!(
             "no usable credentials: set {credentials}, or run where a role or metadata server provides them"
         ),
         ErrorKind::PermissionDenied if location.is_local() => {
@@ -63,7 +103,7 @@ pub fn hint(err: &opendal::Error, location: &Location, action: &str) -> String {
             "cannot connect to the store's endpoint: check {}, the network and any proxy",
             endpoint_settings(location)
         ),
-        _ if err.message().contains("timeout") => format!(
+        _ if is_timeout(err) => format!(
             "the store stopped responding (timed out{}): check the network, or raise [transfer] timeout_secs",
             if err.is_temporary() { "" } else { " after retries" }
         ),
@@ -147,24 +187,48 @@ fn service_code(err: &opendal::Error) -> Option<String> {
     None
 }
 
+/// The errors behind `err`, outermost first.
+fn causes(err: &opendal::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(err), |e| e.source())
+}
+
+/// Whether the request never reached the service: DNS, a refused or reset connection, TLS.
 fn is_connect_error(err: &opendal::Error) -> bool {
-    let mut source = std::error::Error::source(err);
-    let text = |e: &dyn std::error::Error| e.to_string().to_ascii_lowercase();
-    if err
-        .message()
-        .to_ascii_lowercase()
-        .contains("error sending request")
-    {
-        return true;
-    }
-    while let Some(e) = source {
-        let t = text(e);
-        if t.contains("connect") || t.contains("dns error") || t.contains("connection refused") {
-            return true;
+    causes(err).any(|cause| {
+        if let Some(http) = cause.downcast_ref::<reqwest::Error>() {
+            return http.is_connect();
         }
-        source = e.source();
-    }
-    false
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            use std::io::ErrorKind::*;
+            matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | AddrNotAvailable
+                    | HostUnreachable
+                    | NetworkUnreachable
+            )
+        })
+    })
+}
+
+/// Whether the store stopped responding: our timeout layer's error (OpenDAL gives it no
+/// type: an `Unexpected`, temporary error saying "timeout reached"), or the transport's.
+fn is_timeout(err: &opendal::Error) -> bool {
+    let layer = err.kind() == ErrorKind::Unexpected && err.message().ends_with("timeout reached");
+    layer
+        || causes(err).any(|cause| {
+            cause
+                .downcast_ref::<reqwest::Error>()
+                .is_some_and(|e| e.is_timeout())
+        })
+}
+
+/// Whether the request could not be signed: reqsign found no usable credential.
+fn is_signing_error(err: &opendal::Error) -> bool {
+    causes(err).any(|cause| cause.is::<reqsign_core::Error>())
 }
 
 fn first_line(s: &str) -> String {

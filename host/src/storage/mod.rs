@@ -10,15 +10,21 @@
 //! never finished (no manifest) is invisible. Writes go through `DataWriter`, which aborts
 //! unless `commit` is called.
 
+#[cfg(feature = "azblob")]
+mod azblob;
 mod backends;
 mod errors;
+#[cfg(feature = "gcs")]
+mod gcs;
 mod location;
 mod orphans;
 mod plugin_service;
+mod s3;
 mod s3_uploads;
 mod upload;
 
-pub use backends::{StoreSettings, Transfer};
+pub use backends::{ConnectError, PluginConnector, StoreSettings, Transfer};
+pub use errors::Op;
 pub use location::Location;
 pub use orphans::{Orphan, OrphanKind};
 pub use upload::{part_size, DataWriter};
@@ -47,7 +53,7 @@ pub enum StorageError {
     NoDefault,
     #[error("cannot {action} {path} in store {store}: {hint}")]
     Io {
-        action: &'static str,
+        action: Op,
         path: String,
         store: String,
         hint: String,
@@ -88,15 +94,14 @@ pub enum StorageError {
     BadName { name: String },
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The plugin of a `plugin://` store cannot be found or set up (its own words).
     #[error(transparent)]
-    Plugin(#[from] crate::plugin::CatalogError),
+    Plugin(Box<dyn std::error::Error + Send + Sync>),
     #[error("store {store}: {error}")]
     PluginConnect {
         store: String,
         error: crate::runtime::StageError,
     },
-    #[error(transparent)]
-    Runtime(#[from] crate::runtime::RuntimeError),
 }
 
 /// A manifest in the store that could not be parsed.
@@ -130,13 +135,7 @@ impl BackupRef {
 
 /// Checks a backup name: it becomes a path component in every store.
 pub fn validate_name(name: &str) -> Result<(), StorageError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if crate::manifest::is_valid_name(name) {
         Ok(())
     } else {
         Err(StorageError::BadName {
@@ -221,8 +220,8 @@ impl Store {
             .root(&root_str)
             .atomic_write_dir(&root.join(TMP_DIR).to_string_lossy());
         let place = Location::Fs { root: root.clone() };
-        let op =
-            Operator::new(builder).map_err(|source| io_error("open", &root_str, &place, source))?;
+        let op = Operator::new(builder)
+            .map_err(|source| io_error(Op::Open, &root_str, &place, source))?;
         Ok(Store {
             op,
             location: root_str,
@@ -237,7 +236,7 @@ impl Store {
         &self.location
     }
 
-    fn err(&self, action: &'static str, path: &str, source: opendal::Error) -> StorageError {
+    fn err(&self, action: Op, path: &str, source: opendal::Error) -> StorageError {
         io_error(action, path, &self.place, source)
     }
 
@@ -247,7 +246,7 @@ impl Store {
         self.op
             .write(&probe, Vec::<u8>::new())
             .await
-            .map_err(|e| self.err("write", &probe, e))?;
+            .map_err(|e| self.err(Op::Write, &probe, e))?;
         let _ = self.op.delete(&probe).await;
         Ok(())
     }
@@ -267,7 +266,7 @@ impl Store {
             // backup id never exists, so the condition costs nothing.
             write = write.if_not_exists(true);
         }
-        let writer = write.await.map_err(|e| self.err("write", &path, e))?;
+        let writer = write.await.map_err(|e| self.err(Op::Write, &path, e))?;
         Ok(DataWriter::new(writer, path, part_base))
     }
 
@@ -278,7 +277,7 @@ impl Store {
         self.op
             .write(&path, json.clone())
             .await
-            .map_err(|e| self.err("write", &path, e))?;
+            .map_err(|e| self.err(Op::Write, &path, e))?;
         // Read back: a store that says "written" is not taken at its word.
         match self.op.read(&path).await {
             Ok(back) if back.to_vec() == json => Ok(()),
@@ -286,7 +285,7 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Err(self.not_kept(&path, "it is not there once written"))
             }
-            Err(e) => Err(self.err("read back", &path, e)),
+            Err(e) => Err(self.err(Op::ReadBack, &path, e)),
         }
     }
 
@@ -305,7 +304,7 @@ impl Store {
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 Err(self.not_kept(path, "it is not there once committed"))
             }
-            Err(e) => Err(self.err("check", path, e)),
+            Err(e) => Err(self.err(Op::Check, path, e)),
         }
     }
 
@@ -333,7 +332,7 @@ impl Store {
         self.op
             .write(&path, serde_json::to_vec_pretty(&record).expect("JSON"))
             .await
-            .map_err(|e| self.err("write", &path, e))?;
+            .map_err(|e| self.err(Op::Write, &path, e))?;
         Ok(())
     }
 
@@ -346,7 +345,7 @@ impl Store {
         let entries = match self.op.list(&dir).await {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(self.err("list", &dir, e)),
+            Err(e) => return Err(self.err(Op::List, &dir, e)),
         };
         Ok(entries
             .iter()
@@ -371,7 +370,7 @@ impl Store {
         self.op
             .delete(path)
             .await
-            .map_err(|e| self.err("delete", path, e))
+            .map_err(|e| self.err(Op::Delete, path, e))
     }
 
     /// Every valid manifest, optionally of one name, oldest first. Unreadable manifests
@@ -399,7 +398,7 @@ impl Store {
             // A local store lists a missing directory as NotFound; an object store lists
             // a missing prefix as empty, so NotFound there means the bucket is missing.
             Err(e) if e.kind() == ErrorKind::NotFound && self.place.is_local() => Vec::new(),
-            Err(e) => return Err(self.err("list", &dir, e)),
+            Err(e) => return Err(self.err(Op::List, &dir, e)),
         };
         let paths: Vec<String> = entries
             .iter()
@@ -425,7 +424,7 @@ impl Store {
                 Ok(bytes) => bytes,
                 // Deleted since it was listed (a prune running alongside): gone, not broken.
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(self.err("read", &path, e)),
+                Err(e) => return Err(self.err(Op::Read, &path, e)),
             };
             match Manifest::parse(&bytes.to_vec(), &path) {
                 Ok(m) => manifests.push(m),
@@ -451,7 +450,7 @@ impl Store {
         match self.op.read(&path).await {
             Ok(bytes) => Ok(Some(Manifest::parse(&bytes.to_vec(), &path)?)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.err("read", &path, e)),
+            Err(e) => Err(self.err(Op::Read, &path, e)),
         }
     }
 
@@ -532,11 +531,11 @@ impl Store {
                 .chunk(self.transfer.part_size)
                 .concurrent(self.transfer.concurrency);
         }
-        let reader = read.await.map_err(|e| self.err("read", &path, e))?;
+        let reader = read.await.map_err(|e| self.err(Op::Read, &path, e))?;
         let stream = reader
             .into_bytes_stream(0..manifest.stored.size)
             .await
-            .map_err(|e| self.err("read", &path, e))?;
+            .map_err(|e| self.err(Op::Read, &path, e))?;
         let store = self.location.clone();
         let place = self.place.clone();
         Ok(stream.map(move |item| {
@@ -547,7 +546,7 @@ impl Store {
                     .into_inner()
                     .map(|inner| inner.downcast::<opendal::Error>())
                 {
-                    Some(Ok(err)) => io_error("read", &path, &place, *err),
+                    Some(Ok(err)) => io_error(Op::Read, &path, &place, *err),
                     Some(Err(other)) => StorageError::Read {
                         path: path.clone(),
                         store: store.clone(),
@@ -564,32 +563,31 @@ impl Store {
     }
 }
 
-/// Connects to the destination plugin `name` and wraps it as an operator.
+/// Connects to the destination plugin `name` (through the caller's connector) and wraps
+/// it as an operator.
 async fn plugin_operator(
     place: &Location,
     name: &str,
     settings: &StoreSettings,
 ) -> Result<Operator, StorageError> {
-    let catalog = settings.catalog.clone().unwrap_or_else(|| {
-        crate::plugin::Catalog::new(&Default::default(), crate::runtime::Limits::default())
-    });
-    let plugin = catalog.find(name)?;
-    let secrets = plugin.read_secrets()?;
-    let runtime = std::sync::Arc::new(crate::runtime::Runtime::new(
-        crate::runtime::Limits::default(),
-        crate::runtime::default_cache_dir(),
-    )?);
-    let connecting = runtime.clone();
-    let destination =
-        tokio::task::spawn_blocking(move || connecting.connect(&plugin, &plugin.params, &secrets))
-            .await
-            .expect("connecting to a plugin does not panic")
-            .map_err(|error| StorageError::PluginConnect {
+    let connector = settings.plugins.clone().ok_or_else(|| {
+        StorageError::Plugin(
+            format!("{place} is a plugin store, but this command has no plugins").into(),
+        )
+    })?;
+    let name = name.to_string();
+    let destination = tokio::task::spawn_blocking(move || connector.connect(&name))
+        .await
+        .expect("connecting to a plugin does not panic")
+        .map_err(|error| match error {
+            ConnectError::Find(error) => StorageError::Plugin(error),
+            ConnectError::Connect(error) => StorageError::PluginConnect {
                 store: place.to_string(),
                 error,
-            })?;
-    let builder = plugin_service::PluginBuilder::new(runtime, destination, &place.root());
-    Operator::new(builder).map_err(|source| io_error("open", &place.to_string(), place, source))
+            },
+        })?;
+    let builder = plugin_service::PluginBuilder::new(destination, &place.root());
+    Operator::new(builder).map_err(|source| io_error(Op::Open, &place.to_string(), place, source))
 }
 
 pub fn data_path(name: &str, id: &str) -> String {
@@ -604,12 +602,7 @@ pub fn verified_path(name: &str, id: &str) -> String {
     format!("{name}/{id}{VERIFIED_SUFFIX}")
 }
 
-fn io_error(
-    action: &'static str,
-    path: &str,
-    place: &Location,
-    source: opendal::Error,
-) -> StorageError {
+fn io_error(action: Op, path: &str, place: &Location, source: opendal::Error) -> StorageError {
     StorageError::Io {
         action,
         path: path.into(),

@@ -5,7 +5,7 @@
 //! Pending GCS resumable uploads and uncommitted Azure blocks are invisible and expire on
 //! their own after a week; they cost nothing meanwhile.
 
-use super::{Location, StorageError, Store, DATA_SUFFIX, MANIFEST_SUFFIX, TMP_DIR};
+use super::{Location, Op, StorageError, Store, DATA_SUFFIX, MANIFEST_SUFFIX, TMP_DIR};
 use jiff::Timestamp;
 use std::collections::HashSet;
 
@@ -49,7 +49,7 @@ impl Store {
             Err(e) if e.kind() == opendal::ErrorKind::NotFound && self.place.is_local() => {
                 Vec::new()
             }
-            Err(e) => return Err(self.err("list", "/", e)),
+            Err(e) => return Err(self.err(Op::List, "/", e)),
         };
         let manifests: HashSet<String> = entries
             .iter()
@@ -78,7 +78,7 @@ impl Store {
                     .op
                     .stat(path)
                     .await
-                    .map_err(|e| self.err("stat", path, e))?;
+                    .map_err(|e| self.err(Op::Stat, path, e))?;
             }
             let modified = meta.last_modified().map(Into::into);
             // Unknown age: keep it, rather than risk racing a push.

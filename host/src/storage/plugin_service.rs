@@ -8,7 +8,7 @@
 //! **Invariant:** the plugin sees paths under its store's prefix only, and an upload
 //! that is not committed is aborted (by `abort`, or when its writer is dropped).
 
-use crate::runtime::{Destination, ObjectEntry, Runtime, StageError};
+use crate::runtime::{Destination, ObjectEntry, StageError};
 use opendal::raw::oio;
 use opendal::raw::*;
 use opendal::{
@@ -34,16 +34,14 @@ impl std::fmt::Debug for PluginBuilder {
 }
 
 impl PluginBuilder {
-    /// `root` is the store's prefix as an OpenDAL root (`/` or `/a/b/`).
-    /// `runtime` is the one `destination` was connected through: it keeps the plugin's
-    /// deadlines ticking.
-    pub fn new(runtime: Arc<Runtime>, destination: Destination, root: &str) -> PluginBuilder {
+    /// `root` is the store's prefix as an OpenDAL root (`/` or `/a/b/`). The connected
+    /// `destination` keeps its runtime's deadlines ticking while it lives.
+    pub fn new(destination: Destination, root: &str) -> PluginBuilder {
         PluginBuilder {
             core: Some(Arc::new(Core {
                 plugin: destination.plugin().to_string(),
                 destination: Mutex::new(destination),
                 root: normalize_root(root),
-                _runtime: runtime,
             })),
         }
     }
@@ -68,7 +66,6 @@ struct Core {
     plugin: String,
     destination: Mutex<Destination>,
     root: String,
-    _runtime: Arc<Runtime>,
 }
 
 impl Core {

@@ -4,8 +4,8 @@
 //! speaks the two S3 calls it needs, `ListMultipartUploads` and `AbortMultipartUpload`,
 //! signed by reqsign with the same credentials OpenDAL uses.
 
-use super::backends::S3Resolved;
-use super::{StorageError, Store};
+use super::s3::S3Resolved;
+use super::{Op, StorageError, Store};
 use bytes::Bytes;
 use jiff::Timestamp;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -216,7 +216,7 @@ impl Store {
             Some(s3) => s3
                 .list()
                 .await
-                .map_err(|e| self.err("list uploads in", "/", e)),
+                .map_err(|e| self.err(Op::ListUploads, "/", e)),
         }
     }
 
@@ -227,7 +227,7 @@ impl Store {
             Some(s3) => s3
                 .abort(path, upload_id)
                 .await
-                .map_err(|e| self.err("abort the upload of", path, e)),
+                .map_err(|e| self.err(Op::AbortUpload, path, e)),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! **Failure.** Dropping or aborting a `DataWriter` aborts the multipart upload (S3, GCS)
 //! or leaves uncommitted blocks that Azure discards; no manifest ever points at it.
 
-use super::{StorageError, Store};
+use super::{Op, StorageError, Store};
 use bytes::Bytes;
 
 /// The largest part: S3 allows 5 GiB, Azure 4000 MiB per block.
@@ -75,7 +75,7 @@ impl DataWriter {
         writer
             .write(part)
             .await
-            .map_err(|e| store.err("write", &self.path, e))
+            .map_err(|e| store.err(Op::Write, &self.path, e))
     }
 
     async fn flush_part(&mut self, store: &Store) -> Result<(), StorageError> {
@@ -91,7 +91,7 @@ impl DataWriter {
         writer
             .write(opendal::Buffer::from(chunks))
             .await
-            .map_err(|e| store.err("write", &self.path, e))
+            .map_err(|e| store.err(Op::Write, &self.path, e))
     }
 
     /// Completes the object. It is still invisible until its manifest is written. On
@@ -104,7 +104,7 @@ impl DataWriter {
                 .close()
                 .await
                 .map(|_| ())
-                .map_err(|e| store.err("write", &self.path, e)),
+                .map_err(|e| store.err(Op::Write, &self.path, e)),
             Err(e) => Err(e),
         };
         if closed.is_err() {

@@ -19,6 +19,7 @@ use age::secrecy::SecretString;
 use age::{scrypt, x25519, DecryptError};
 use age_core::format::{FileKey, Stanza};
 use base64::{engine::general_purpose::STANDARD, Engine};
+use twgate_plugin_sdk::Error;
 
 use crate::header;
 use crate::payload::{Opener, Sealer, NONCE_LEN};
@@ -39,25 +40,8 @@ const ARMOR_BYTES_PER_LINE: usize = 48;
 /// Leading whitespace tolerated before an armored file's BEGIN line.
 const MAX_LEADING_SPACE: usize = 1024;
 
-/// What can go wrong, in the plugin's own terms.
-#[derive(Debug, PartialEq)]
-pub enum Error {
-    BadConfig(String),
-    Corrupt(String),
-    WrongKey(String),
-    Internal(String),
-}
-
 /// Parameters as the host passes them: key and raw value.
 pub type Params = [(String, Vec<u8>)];
-
-fn bad(msg: impl Into<String>) -> Error {
-    Error::BadConfig(msg.into())
-}
-
-fn corrupt(msg: impl Into<String>) -> Error {
-    Error::Corrupt(msg.into())
-}
 
 /// `text` made safe for a one-line message: printable ASCII only, at most 100 characters.
 fn shown(text: &str) -> String {
@@ -86,12 +70,12 @@ fn looks_secret(line: &str) -> bool {
 
 fn parse_recipient(text: &str, origin: &str) -> Result<x25519::Recipient, Error> {
     if looks_secret(text) {
-        return Err(bad(format!(
+        return Err(Error::bad_config(format!(
             "age: {origin} is a secret key, not a recipient: pass its public key (age-keygen -y FILE)"
         )));
     }
     text.parse::<x25519::Recipient>().map_err(|_| {
-        bad(format!(
+        Error::bad_config(format!(
             "age: '{}' ({origin}) is not a valid age recipient: expected an X25519 public key age1...",
             shown(text)
         ))
@@ -117,13 +101,13 @@ fn encrypt_config(
         match key.as_str() {
             "recipient" => {
                 let text = std::str::from_utf8(value)
-                    .map_err(|_| bad("age: a recipient is not valid UTF-8"))?;
+                    .map_err(|_| Error::bad_config("age: a recipient is not valid UTF-8"))?;
                 add(parse_recipient(text.trim(), "from --recipient")?);
             }
             "recipients-file" => {
                 files += 1;
                 let text = std::str::from_utf8(value).map_err(|_| {
-                    bad(format!("age: recipients file #{files} is not a text file"))
+                    Error::bad_config(format!("age: recipients file #{files} is not a text file"))
                 })?;
                 for (n, line) in text.lines().enumerate() {
                     let line = line.trim();
@@ -135,7 +119,7 @@ fn encrypt_config(
                 }
             }
             other => {
-                return Err(bad(format!(
+                return Err(Error::bad_config(format!(
                     "age does not take a parameter '{}' to encrypt: it takes 'recipient' and 'recipients-file'",
                     shown(other)
                 )))
@@ -147,7 +131,7 @@ fn encrypt_config(
         match key.as_str() {
             "passphrase" => {
                 if passphrase.is_some() {
-                    return Err(bad("age takes one passphrase, not several"));
+                    return Err(Error::bad_config("age takes one passphrase, not several"));
                 }
                 passphrase = Some(parse_passphrase(value)?);
             }
@@ -155,7 +139,7 @@ fn encrypt_config(
             // does not use them.
             "identity" => {}
             other => {
-                return Err(bad(format!(
+                return Err(Error::bad_config(format!(
                     "age does not take a secret '{}' to encrypt: it takes only 'passphrase'",
                     shown(other)
                 )))
@@ -163,19 +147,19 @@ fn encrypt_config(
         }
     }
     match (recipients.is_empty(), passphrase.is_some()) {
-        (false, true) => Err(bad(
+        (false, true) => Err(Error::bad_config(
             "age encrypts to recipients or to a passphrase, not both: pass either --recipient R or --passphrase-env VAR",
         )),
-        (true, false) => Err(bad("age needs --recipient R or --passphrase-env VAR to encrypt")),
+        (true, false) => Err(Error::bad_config("age needs --recipient R or --passphrase-env VAR to encrypt")),
         _ => Ok((recipients, passphrase)),
     }
 }
 
 fn parse_passphrase(value: &[u8]) -> Result<SecretString, Error> {
-    let text =
-        std::str::from_utf8(value).map_err(|_| bad("age: the passphrase is not valid UTF-8"))?;
+    let text = std::str::from_utf8(value)
+        .map_err(|_| Error::bad_config("age: the passphrase is not valid UTF-8"))?;
     if text.is_empty() {
-        return Err(bad("age: the passphrase is empty"));
+        return Err(Error::bad_config("age: the passphrase is empty"));
     }
     Ok(SecretString::from(text))
 }
@@ -236,7 +220,7 @@ fn parse_identity_blob(value: &[u8], number: usize) -> Result<IdentityBlob, Erro
     }
     match bad_line {
         // Line numbers only: the text of an identity file is secret.
-        Some(line) if age_like => Err(bad(format!(
+        Some(line) if age_like => Err(Error::bad_config(format!(
             "age: identity file #{number} holds age keys but line {line} is not a valid age identity"
         ))),
         Some(_) => Ok(IdentityBlob::Other),
@@ -256,7 +240,7 @@ fn decrypt_config(
             // What `describe` recorded in a manifest may come back on restore: ignored.
             "recipient" | "recipients-file" | "mode" => {}
             other => {
-                return Err(bad(format!(
+                return Err(Error::bad_config(format!(
                     "age does not take a parameter '{}' to decrypt: it takes the secrets 'identity' and 'passphrase'",
                     shown(other)
                 )))
@@ -284,12 +268,12 @@ fn decrypt_config(
             }
             "passphrase" => {
                 if passphrase.is_some() {
-                    return Err(bad("age takes one passphrase, not several"));
+                    return Err(Error::bad_config("age takes one passphrase, not several"));
                 }
                 passphrase = Some(parse_passphrase(value)?);
             }
             other => {
-                return Err(bad(format!(
+                return Err(Error::bad_config(format!(
                 "age does not take a secret '{}' to decrypt: it takes 'identity' and 'passphrase'",
                 shown(other)
             )))
@@ -297,7 +281,7 @@ fn decrypt_config(
         }
     }
     if identities.is_empty() && passphrase.is_none() {
-        return Err(bad(if plugin_only {
+        return Err(Error::bad_config(if plugin_only {
             "age plugin identities (AGE-PLUGIN-...) are not supported: age needs --identity FILE with AGE-SECRET-KEY-1... keys or --passphrase-env VAR to decrypt"
         } else {
             "age needs --identity FILE or --passphrase-env VAR to decrypt"
@@ -329,7 +313,7 @@ impl Dearmor {
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     return Ok(());
                 }
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     "age: data follows the END line of the armored file",
                 ));
             }
@@ -346,7 +330,7 @@ impl Dearmor {
                 }
             }
             if self.line.len() > ARMOR_COLUMNS + 1 {
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     "age: the armored file is malformed (a line is longer than 64 columns)",
                 ));
             }
@@ -357,11 +341,13 @@ impl Dearmor {
     fn line_done(&mut self, raw: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.contains(&b'\r') {
-            return Err(corrupt("age: the armored file is malformed (stray CR)"));
+            return Err(Error::corrupt(
+                "age: the armored file is malformed (stray CR)",
+            ));
         }
         if !self.begun {
             if line != ARMOR_BEGIN {
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     "age: the input is not an age file (bad armor BEGIN line)",
                 ));
             }
@@ -376,7 +362,7 @@ impl Dearmor {
             (false, ARMOR_COLUMNS) => {}
             (false, n) if 0 < n && n < ARMOR_COLUMNS && n % 4 == 0 => self.short_seen = true,
             _ => {
-                return Err(corrupt(
+                return Err(Error::corrupt(
                     "age: the armored file is malformed (lines must be 64 columns, only the last one shorter)",
                 ))
             }
@@ -384,7 +370,7 @@ impl Dearmor {
         let mut bytes = [0u8; ARMOR_BYTES_PER_LINE];
         let n = STANDARD
             .decode_slice(line, &mut bytes)
-            .map_err(|_| corrupt("age: the armored file is malformed (invalid base64)"))?;
+            .map_err(|_| Error::corrupt("age: the armored file is malformed (invalid base64)"))?;
         out.extend_from_slice(&bytes[..n]);
         Ok(())
     }
@@ -396,7 +382,7 @@ impl Dearmor {
             self.line_done(&line, out)?;
         }
         if !self.ended {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 "age: the armored file is truncated (it has no END line)",
             ));
         }
@@ -420,7 +406,7 @@ impl HeaderBuf {
         self.data.extend_from_slice(bytes);
         let n = self.data.len().min(MAGIC.len());
         if self.data[..n] != MAGIC[..n] {
-            return Err(corrupt("age: the input is not an age file"));
+            return Err(Error::corrupt("age: the input is not an age file"));
         }
         while self.end.is_none() {
             let rest = &self.data[self.scanned..];
@@ -431,7 +417,7 @@ impl HeaderBuf {
             if self.lines == 0 {
                 if line != V1_LINE {
                     let version = String::from_utf8_lossy(&line[MAGIC.len()..]);
-                    return Err(corrupt(format!(
+                    return Err(Error::corrupt(format!(
                         "age: unsupported age format version '{}'",
                         shown(&version)
                     )));
@@ -443,7 +429,7 @@ impl HeaderBuf {
             self.scanned += i + 1;
         }
         if self.end.is_none() && self.data.len() > MAX_HEADER {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 "age: the header is corrupt (no end of header within 256 KiB)",
             ));
         }
@@ -471,8 +457,8 @@ struct Decrypt {
 
 fn header_error(e: DecryptError) -> Error {
     match e {
-        DecryptError::UnknownFormat => corrupt("age: unsupported age format version"),
-        _ => corrupt("age: the header is corrupt"),
+        DecryptError::UnknownFormat => Error::corrupt("age: unsupported age format version"),
+        _ => Error::corrupt("age: the header is corrupt"),
     }
 }
 
@@ -490,13 +476,13 @@ impl Decrypt {
             *skipped += space;
             bytes = &bytes[space..];
             if *skipped > MAX_LEADING_SPACE {
-                return Err(corrupt("age: the input is not an age file"));
+                return Err(Error::corrupt("age: the input is not an age file"));
             }
             match bytes.first() {
                 None => return Ok(()),
                 Some(b'-') => self.framing = Framing::Armored(Dearmor::default()),
                 Some(_) if *skipped > 0 => {
-                    return Err(corrupt("age: the input is not an age file"))
+                    return Err(Error::corrupt("age: the input is not an age file"))
                 }
                 Some(_) => self.framing = Framing::Binary,
             }
@@ -542,8 +528,8 @@ impl Decrypt {
         nonce: &[u8; NONCE_LEN],
         describe: &mut Vec<(String, String)>,
     ) -> Result<Opener, Error> {
-        let parsed =
-            header::parse(header_bytes).ok_or_else(|| corrupt("age: the header is corrupt"))?;
+        let parsed = header::parse(header_bytes)
+            .ok_or_else(|| Error::corrupt("age: the header is corrupt"))?;
         let is_scrypt = parsed.is_scrypt();
         let scrypt_identity = self.passphrase.take().map(|p| {
             let mut identity = scrypt::Identity::new(p);
@@ -584,14 +570,14 @@ impl Decrypt {
                 }))
             }
             Err(DecryptError::ExcessiveWork { required, .. }) => {
-                return Err(corrupt(format!(
+                return Err(Error::corrupt(format!(
                     "age: the file asks for scrypt work factor 2^{required}, above the limit 2^{MAX_SCRYPT_WORK_FACTOR}"
                 )))
             }
             Err(e) => return Err(header_error(e)),
         };
         if !parsed.verify(&file_key) {
-            return Err(corrupt(
+            return Err(Error::corrupt(
                 "age: the header is corrupt (its MAC does not verify)",
             ));
         }
@@ -616,7 +602,7 @@ impl Decrypt {
     ) -> Result<(), Error> {
         match &mut self.framing {
             Framing::Detect { .. } => {
-                return Err(corrupt("age: the input is empty, not an age file"))
+                return Err(Error::corrupt("age: the input is empty, not an age file"))
             }
             Framing::Armored(dearmor) => {
                 let mut binary = Vec::new();
@@ -626,7 +612,7 @@ impl Decrypt {
             Framing::Binary => {}
         }
         if let DecryptStage::Header(header) = &self.stage {
-            return Err(corrupt(if header.end.is_some() {
+            return Err(Error::corrupt(if header.end.is_some() {
                 "age: the file is truncated (it ends inside the payload nonce)"
             } else {
                 "age: the file is truncated (it ends inside the header)"

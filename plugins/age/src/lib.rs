@@ -3,7 +3,8 @@
 //! Output is the standard binary age format, so `age -d` decrypts what twgate stores and
 //! this plugin decrypts what `age` writes (binary or armored). Encryption is to X25519
 //! recipients (`age1...`) or to a passphrase (scrypt). The codec logic lives in [`codec`]
-//! and is plain Rust, testable natively; this file only adapts it to the plugin SDK.
+//! and is plain Rust, testable natively, returning the SDK's [`Error`] itself; this file
+//! only adapts it to the plugin SDK's [`Transform`].
 
 pub mod codec;
 mod header;
@@ -14,17 +15,6 @@ use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};
 
 /// One stream through age: the plugin's stage.
 pub struct Age(Codec);
-
-impl From<codec::Error> for Error {
-    fn from(e: codec::Error) -> Error {
-        match e {
-            codec::Error::BadConfig(m) => Error::BadConfig(m),
-            codec::Error::Corrupt(m) => Error::CorruptInput(m),
-            codec::Error::WrongKey(m) => Error::WrongKey(m),
-            codec::Error::Internal(m) => Error::Internal(m),
-        }
-    }
-}
 
 impl Transform for Age {
     const NAME: &'static str = "age";
@@ -43,14 +33,14 @@ impl Transform for Age {
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        Ok(self.0.push(chunk)?)
+        self.0.push(chunk)
     }
 
     // `drain` keeps the SDK's default: output never exceeds a small multiple of the input
     // pushed, so nothing is held back.
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
-        Ok(self.0.finish()?)
+        self.0.finish()
     }
 
     fn describe(&self) -> Vec<(String, String)> {

@@ -11,10 +11,10 @@
 //! fails unless a chunk flagged last ended the input exactly, so a truncated or extended
 //! file never decrypts as a valid, different stream.
 
-use crate::codec::Error;
 use age_core::format::FileKey;
 use age_core::secrecy::ExposeSecret;
 use twgate_plugin_sdk::crypto::{Aead, AeadAlgorithm, CryptoError};
+use twgate_plugin_sdk::Error;
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 * 1024;
@@ -127,7 +127,7 @@ pub struct Opener {
 }
 
 fn corrupt(msg: &str) -> Error {
-    Error::Corrupt(format!("age: {msg}"))
+    Error::corrupt(format!("age: {msg}"))
 }
 
 impl Opener {
@@ -197,7 +197,7 @@ impl Opener {
         }
         let start = out.len();
         self.open(&pending, true, out).map_err(|e| match e {
-            Error::Corrupt(_) if start == out.len() => {
+            Error::CorruptInput(_) if start == out.len() => {
                 corrupt("the file is truncated or corrupt (its final chunk does not authenticate)")
             }
             e => e,

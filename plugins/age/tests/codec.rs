@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use twgate_plugin_age::codec::{Codec, Error};
+use twgate_plugin_age::codec::Codec;
+use twgate_plugin_sdk::Error;
 
 const CHUNK: usize = 65536;
 const ENCRYPTED_CHUNK: usize = CHUNK + 16;

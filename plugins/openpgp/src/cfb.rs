@@ -16,7 +16,7 @@ use sequoia_openpgp::types::SymmetricAlgorithm;
 
 use twgate_plugin_sdk::crypto::{BlockCipher, Cfb as HostCfb};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 
 /// The all-zero IV of SEIPD v1, one AES block.
 const ZERO_IV: [u8; 16] = [0; 16];
@@ -39,7 +39,7 @@ impl Cfb {
         };
         HostCfb::new(host, &key, &ZERO_IV, false)
             .map(|c| Cfb::Host(Box::new(c)))
-            .map_err(|e| Error::corrupt(format!("cannot decrypt with {algo}: {e}")))
+            .map_err(|e| error::corrupt(format!("cannot decrypt with {algo}: {e}")))
     }
 
     /// Decrypts `ciphertext`, appending the plaintext that is ready to `out` (on the host,
@@ -48,7 +48,7 @@ impl Cfb {
         match self {
             Cfb::Host(c) => c
                 .update(ciphertext, out)
-                .map_err(|e| Error::internal(format!("decryption failed: {e}"))),
+                .map_err(|e| error::internal(format!("decryption failed: {e}"))),
             Cfb::Soft(c) => c.update(ciphertext, out),
         }
     }
@@ -81,7 +81,7 @@ impl SoftCfb {
     pub fn new(algo: SymmetricAlgorithm, key: SessionKey) -> Result<SoftCfb> {
         let bs = algo
             .block_size()
-            .map_err(|_| Error::corrupt(format!("the cipher {algo} is not supported")))?;
+            .map_err(|_| error::corrupt(format!("the cipher {algo} is not supported")))?;
         Ok(SoftCfb {
             algo,
             key,
@@ -103,12 +103,12 @@ impl SoftCfb {
             Some(&self.iv),
             reader,
         )
-        .map_err(|e| Error::corrupt(format!("cannot decrypt with {}: {e}", self.algo)))?;
+        .map_err(|e| error::corrupt(format!("cannot decrypt with {}: {e}", self.algo)))?;
         let before = out.len();
         d.read_to_end(out)
-            .map_err(|e| Error::internal(format!("decryption failed: {e}")))?;
+            .map_err(|e| error::internal(format!("decryption failed: {e}")))?;
         if out.len() - before != ciphertext.len() {
-            return Err(Error::internal("decryption returned the wrong length"));
+            return Err(error::internal("decryption returned the wrong length"));
         }
         Ok(())
     }

@@ -31,11 +31,12 @@ use sequoia_openpgp::parse::Parse;
 use sequoia_openpgp::types::SymmetricAlgorithm;
 use sequoia_openpgp::KeyHandle;
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::inner::Inner;
 use crate::keys::Identities;
 use crate::packets::{new_format_header, tag, Event, Framer};
 use crate::seipd::{check_len, quick_check, Seipd1};
+use twgate_plugin_sdk::Error;
 
 /// A session-key packet larger than this is not believed (real ones are < 2 KiB).
 const MAX_ESK: usize = 64 * 1024;
@@ -112,7 +113,7 @@ impl Decryptor {
     /// Feeds the next piece of the message; returns the plaintext ready so far.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
         if self.finished {
-            return Err(Error::internal("push after finish"));
+            return Err(error::internal("push after finish"));
         }
         let mut out = Vec::new();
         let result = self.feed(chunk, &mut out);
@@ -123,7 +124,7 @@ impl Decryptor {
     /// Ends the message; returns the last plaintext, or why the message is not complete.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
         if std::mem::replace(&mut self.finished, true) {
-            return Err(Error::internal("finish called twice"));
+            return Err(error::internal("finish called twice"));
         }
         let mut out = Vec::new();
         let result = self.end_of_input(&mut out);
@@ -140,7 +141,7 @@ impl Decryptor {
 
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if matches!(self.state, State::Failed) {
-            return Err(Error::internal("the stream already failed"));
+            return Err(error::internal("the stream already failed"));
         }
         while let Some(event) = self.framer.next(&mut input)? {
             match event {
@@ -165,17 +166,17 @@ impl Decryptor {
 
     fn end_of_input(&mut self, out: &mut Vec<u8>) -> Result<()> {
         if matches!(self.state, State::Failed) {
-            return Err(Error::internal("the stream already failed"));
+            return Err(error::internal("the stream already failed"));
         }
         if self.framer.end_of_input()? {
             self.end(out)?;
         }
         match self.state {
             State::Done => Ok(()),
-            _ if self.esk_count == 0 => Err(Error::corrupt(
+            _ if self.esk_count == 0 => Err(error::corrupt(
                 "the input is empty or not an OpenPGP encrypted message (no encrypted data)",
             )),
-            _ => Err(Error::corrupt(
+            _ => Err(error::corrupt(
                 "the message is truncated (it ends before its encrypted data)",
             )),
         }
@@ -183,7 +184,7 @@ impl Decryptor {
 
     fn start(&mut self, t: u8) -> Result<()> {
         if matches!(self.state, State::Done) {
-            return Err(Error::corrupt(
+            return Err(error::corrupt(
                 "unexpected data after the encrypted data packet",
             ));
         }
@@ -195,24 +196,24 @@ impl Decryptor {
             tag::MARKER => State::Marker,
             tag::SEIPD => self.session_keys()?,
             tag::SED => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message uses encryption without integrity protection (SED), which is \
                      unsafe and not supported",
                 ))
             }
             tag::AEAD => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message uses the LibrePGP OCB encrypted data packet, which is not \
                      supported (encrypt without AEAD, e.g. gpg --rfc4880)",
                 ))
             }
             tag::COMPRESSED | tag::LITERAL => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the input is an OpenPGP message but not encrypted",
                 ))
             }
             tag::ONE_PASS_SIG | tag::SIGNATURE => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the input is a signed OpenPGP message, not encrypted",
                 ))
             }
@@ -223,12 +224,12 @@ impl Decryptor {
             | tag::USER_ID
             | tag::USER_ATTRIBUTE
             | tag::TRUST => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the input is an OpenPGP key or certificate, not an encrypted message",
                 ))
             }
             other => {
-                return Err(Error::corrupt(format!(
+                return Err(error::corrupt(format!(
                     "the input is not an OpenPGP encrypted message (unexpected packet tag {other})"
                 )))
             }
@@ -240,7 +241,7 @@ impl Decryptor {
         match &mut self.state {
             State::Esk { body, .. } => {
                 if body.len() + b.len() > MAX_ESK {
-                    return Err(Error::corrupt("a session key packet is implausibly large"));
+                    return Err(error::corrupt("a session key packet is implausibly large"));
                 }
                 body.extend_from_slice(b);
             }
@@ -274,7 +275,7 @@ impl Decryptor {
             State::Esk { tag, body } => self.parse_esk(tag, body)?,
             State::Marker | State::Between => {}
             State::Head { .. } => {
-                return Err(Error::corrupt("the encrypted data packet is truncated"));
+                return Err(error::corrupt("the encrypted data packet is truncated"));
             }
             State::Body {
                 mut seipd,
@@ -299,7 +300,7 @@ impl Decryptor {
             // Unknown versions or algorithms: another reader's packet, not an error here.
             Ok(_) => {}
             Err(e) => {
-                return Err(Error::corrupt(format!(
+                return Err(error::corrupt(format!(
                     "a session key packet is malformed: {e}"
                 )))
             }
@@ -310,7 +311,7 @@ impl Decryptor {
     /// At the start of the SEIPD packet: every session key the secrets unlock.
     fn session_keys(&mut self) -> Result<State> {
         if self.esk_count == 0 {
-            return Err(Error::corrupt(
+            return Err(error::corrupt(
                 "the message has no session key packets, so nothing can decrypt it",
             ));
         }
@@ -357,18 +358,18 @@ impl Decryptor {
             candidates, buf, ..
         } = std::mem::replace(&mut self.state, State::Failed)
         else {
-            return Err(Error::internal("bad state"));
+            return Err(error::internal("bad state"));
         };
         match buf[0] {
             1 => {}
             2 => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message uses SEIPD v2 (RFC 9580 AEAD encryption), which this plugin \
                      does not support",
                 ))
             }
             v => {
-                return Err(Error::corrupt(format!(
+                return Err(error::corrupt(format!(
                     "unknown encrypted data packet version {v}"
                 )))
             }
@@ -384,7 +385,7 @@ impl Decryptor {
         let inner = Box::new(Inner::new());
         // Never any plaintext yet: the prefix is dropped and 22 bytes are held back.
         seipd.push(prefix, &mut |_| {
-            Err(Error::internal("plaintext released with the prefix"))
+            Err(error::internal("plaintext released with the prefix"))
         })?;
         self.state = State::Body { seipd, inner };
         Ok(())
@@ -421,6 +422,6 @@ impl Decryptor {
         if !self.skesks.is_empty() && self.passphrase.is_none() {
             msg.push_str("; no passphrase was given");
         }
-        Error::wrong_key(msg)
+        error::wrong_key(msg)
     }
 }

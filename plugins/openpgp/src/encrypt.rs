@@ -28,9 +28,10 @@ use sequoia_openpgp::serialize::Serialize;
 use sequoia_openpgp::types::SymmetricAlgorithm;
 use twgate_plugin_sdk::crypto::{BlockCipher, Cfb, HashAlgorithm, Hasher};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::keys::Recipient;
 use crate::packets::{tag, PartialWriter};
+use twgate_plugin_sdk::Error;
 
 /// The one cipher this plugin writes.
 pub const CIPHER: SymmetricAlgorithm = SymmetricAlgorithm::AES256;
@@ -45,7 +46,7 @@ const LITERAL_HEADER: [u8; 6] = [b'b', 0, 0, 0, 0, 0];
 const MDC_HEADER: [u8; 2] = [0xd3, 0x14];
 
 fn internal(e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("encryption failed: {e}"))
+    error::internal(format!("encryption failed: {e}"))
 }
 
 /// One stream being encrypted.
@@ -73,7 +74,7 @@ impl Encryptor {
         let mut head = Vec::new();
         for key in recipients.iter().flat_map(|r| &r.keys) {
             let mut pkesk = PKESK3::for_recipient(CIPHER, &session_key, key).map_err(|e| {
-                Error::bad_config(format!("cannot encrypt to key {}: {e}", key.fingerprint()))
+                error::bad_config(format!("cannot encrypt to key {}: {e}", key.fingerprint()))
             })?;
             pkesk.set_recipient(Some(key.keyid()));
             Packet::PKESK(pkesk.into())
@@ -106,7 +107,7 @@ impl Encryptor {
         e.seipd.push(&[1], &mut head);
         let mut prefix = [0u8; BLOCK + 2];
         sequoia_openpgp::crypto::random(&mut prefix[..BLOCK])
-            .map_err(|e| Error::internal(format!("no randomness for the encryption: {e}")))?;
+            .map_err(|e| error::internal(format!("no randomness for the encryption: {e}")))?;
         prefix.copy_within(BLOCK - 2..BLOCK, BLOCK);
         e.plain.extend_from_slice(&prefix);
         e.literal.push(&LITERAL_HEADER, &mut e.plain);
@@ -133,7 +134,7 @@ impl Encryptor {
     /// Encrypts `chunk`; returns the ciphertext ready so far.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>> {
         if self.finished {
-            return Err(Error::internal("push after finish"));
+            return Err(error::internal("push after finish"));
         }
         let mut out = std::mem::take(&mut self.head);
         out.reserve(chunk.len() + 64);
@@ -146,7 +147,7 @@ impl Encryptor {
     /// Ends the message; returns the rest of the ciphertext, MDC included.
     pub fn finish(&mut self) -> Result<Vec<u8>> {
         if std::mem::replace(&mut self.finished, true) {
-            return Err(Error::internal("finish called twice"));
+            return Err(error::internal("finish called twice"));
         }
         let mut out = std::mem::take(&mut self.head);
         self.plain.clear();

@@ -9,7 +9,7 @@
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 
 /// The largest piece handed to the callback.
 pub const PIECE: usize = 64 * 1024;
@@ -34,13 +34,13 @@ impl Inflater {
             1 => Kind::Deflate(Box::new(Decompress::new(false))),
             2 => Kind::Deflate(Box::new(Decompress::new(true))),
             3 => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message is compressed with BZip2, which this plugin does not support \
                      (decrypt it with gpg instead)",
                 ))
             }
             other => {
-                return Err(Error::corrupt(format!(
+                return Err(error::corrupt(format!(
                     "the message uses unknown compression algorithm {other}"
                 )))
             }
@@ -76,7 +76,7 @@ impl Inflater {
             let (in0, out0) = (d.total_in(), d.total_out());
             let status = d
                 .decompress(input, &mut self.scratch, FlushDecompress::None)
-                .map_err(|e| Error::corrupt(format!("the compressed data is corrupt ({e})")))?;
+                .map_err(|e| error::corrupt(format!("the compressed data is corrupt ({e})")))?;
             let used = (d.total_in() - in0) as usize;
             let made = (d.total_out() - out0) as usize;
             input = &input[used..];
@@ -89,7 +89,7 @@ impl Inflater {
             } else if input.is_empty() && made < self.scratch.len() {
                 break;
             } else if used == 0 && made == 0 {
-                return Err(Error::corrupt("the compressed data cannot be decoded"));
+                return Err(error::corrupt("the compressed data cannot be decoded"));
             }
         }
         Ok(())
@@ -104,7 +104,7 @@ impl Inflater {
             let out0 = d.total_out();
             let status = d
                 .decompress(&[], &mut self.scratch, FlushDecompress::Finish)
-                .map_err(|e| Error::corrupt(format!("the compressed data is corrupt ({e})")))?;
+                .map_err(|e| error::corrupt(format!("the compressed data is corrupt ({e})")))?;
             let made = (d.total_out() - out0) as usize;
             if made > 0 {
                 sink(&self.scratch[..made])?;
@@ -112,7 +112,7 @@ impl Inflater {
             if status == Status::StreamEnd {
                 self.ended = true;
             } else if made == 0 {
-                return Err(Error::corrupt("the compressed data is truncated"));
+                return Err(error::corrupt("the compressed data is truncated"));
             }
         }
         Ok(())
@@ -125,6 +125,7 @@ mod tests {
     use flate2::write::{DeflateEncoder, ZlibEncoder};
     use flate2::Compression;
     use std::io::Write;
+    use twgate_plugin_sdk::Error;
 
     fn inflate(algo: u8, data: &[u8], step: usize) -> Result<Vec<u8>> {
         let mut i = Inflater::new(algo)?;
@@ -158,8 +159,11 @@ mod tests {
         }
         assert!(matches!(
             inflate(1, &zip[..zip.len() / 2], 1000),
-            Err(Error::Corrupt(_))
+            Err(Error::CorruptInput(_))
         ));
-        assert!(matches!(inflate(3, b"BZh9", 1), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            inflate(3, b"BZh9", 1),
+            Err(Error::CorruptInput(_))
+        ));
     }
 }

@@ -8,7 +8,7 @@
 //! **Invariant:** [`Inner::finish`] fails unless exactly one literal data packet was seen
 //! and every packet (and compressed stream) ended completely.
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::inflate::Inflater;
 use crate::packets::{tag, Event, Framer};
 
@@ -84,7 +84,7 @@ impl Inner {
     fn start(&mut self, t: u8) -> Result<()> {
         self.current = match t {
             tag::LITERAL if self.seen_literal => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message holds more than one literal data packet",
                 ))
             }
@@ -96,12 +96,12 @@ impl Inner {
                 }
             }
             tag::COMPRESSED if self.seen_literal => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message has compressed data after its literal data",
                 ))
             }
             tag::COMPRESSED if self.depth >= MAX_DEPTH => {
-                return Err(Error::corrupt(
+                return Err(error::corrupt(
                     "the message nests compressed packets too deeply",
                 ))
             }
@@ -111,7 +111,7 @@ impl Inner {
             }),
             tag::ONE_PASS_SIG | tag::SIGNATURE | tag::MARKER | tag::PADDING => Current::Skip,
             other => {
-                return Err(Error::corrupt(format!(
+                return Err(error::corrupt(format!(
                     "unexpected packet (tag {other}) inside the encrypted data"
                 )))
             }
@@ -167,14 +167,14 @@ impl Inner {
             Current::None | Current::Skip => {}
             Current::Literal { done, .. } => {
                 if !done {
-                    return Err(Error::corrupt(
+                    return Err(error::corrupt(
                         "the literal data packet's header is truncated",
                     ));
                 }
             }
             Current::Compressed(mut c) => {
                 let Some(inflater) = c.inflater.as_mut() else {
-                    return Err(Error::corrupt("the compressed data packet is empty"));
+                    return Err(error::corrupt("the compressed data packet is empty"));
                 };
                 let inner = &mut c.inner;
                 inflater.finish(&mut |piece| inner.push(piece, out))?;
@@ -191,7 +191,7 @@ impl Inner {
             self.end(out)?;
         }
         if !self.seen_literal {
-            return Err(Error::corrupt(if self.depth == 0 {
+            return Err(error::corrupt(if self.depth == 0 {
                 "the encrypted data holds no literal data packet"
             } else {
                 "the compressed data holds no literal data packet"

@@ -14,7 +14,7 @@ use sequoia_openpgp::policy::StandardPolicy;
 use sequoia_openpgp::types::KeyFlags;
 use sequoia_openpgp::{Cert, Fingerprint};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 
 /// A certificate given as recipient, with the subkeys we encrypt to.
 pub struct Recipient {
@@ -26,7 +26,7 @@ pub struct Recipient {
 /// unrevoked storage- or transport-encryption subkeys under the standard policy.
 pub fn recipients(blob: &[u8]) -> Result<Vec<Recipient>> {
     let not_cert = || {
-        Error::bad_config("a --recipient file is not an OpenPGP certificate (armored or binary)")
+        error::bad_config("a --recipient file is not an OpenPGP certificate (armored or binary)")
     };
     let parser = CertParser::from_bytes(blob).map_err(|_| not_cert())?;
     let policy = StandardPolicy::new();
@@ -36,13 +36,13 @@ pub fn recipients(blob: &[u8]) -> Result<Vec<Recipient>> {
     let mut out = Vec::new();
     for cert in parser {
         let cert: Cert = cert.map_err(|e| {
-            Error::bad_config(format!(
+            error::bad_config(format!(
                 "a --recipient file holds a malformed certificate: {e}"
             ))
         })?;
         let fingerprint = cert.fingerprint();
         let valid = cert.with_policy(&policy, None).map_err(|e| {
-            Error::bad_config(format!("certificate {fingerprint} is not valid: {e}"))
+            error::bad_config(format!("certificate {fingerprint} is not valid: {e}"))
         })?;
         let keys: Vec<_> = valid
             .keys()
@@ -53,7 +53,7 @@ pub fn recipients(blob: &[u8]) -> Result<Vec<Recipient>> {
             .map(|ka| ka.key().clone().parts_into_public().role_into_unspecified())
             .collect();
         if keys.is_empty() {
-            return Err(Error::bad_config(format!(
+            return Err(error::bad_config(format!(
                 "certificate {fingerprint} has no usable encryption key (expired, revoked or \
                  signing-only)"
             )));

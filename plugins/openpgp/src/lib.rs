@@ -11,8 +11,9 @@
 //! `twgate_plugin_sdk::crypto` and runs natively ([`encrypt`], [`seipd`], [`cfb`]), and so
 //! is the fixed cost per passphrase stream, the iterated S2K's hashing ([`s2k`]); the
 //! packet framing around it ([`packets`], [`inner`]) is this crate's own.
-//! The logic lives in plain-Rust modules, testable natively; the bottom of this file only
-//! adapts [`stream::Stream`] to the plugin SDK.
+//! The logic lives in plain-Rust modules, testable natively, which return the SDK's
+//! [`Error`] themselves ([`error`] prefixes their messages); the bottom of this file only
+//! adapts [`stream::Stream`] to the plugin SDK's [`Transform`].
 
 pub mod cfb;
 pub mod decrypt;
@@ -35,17 +36,6 @@ use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};
 /// One stream through the plugin: the plugin's stage.
 pub struct OpenPgp(Stream);
 
-impl From<error::Error> for Error {
-    fn from(e: error::Error) -> Error {
-        match e {
-            error::Error::BadConfig(m) => Error::BadConfig(m),
-            error::Error::Corrupt(m) => Error::CorruptInput(m),
-            error::Error::WrongKey(m) => Error::WrongKey(m),
-            error::Error::Internal(m) => Error::Internal(m),
-        }
-    }
-}
-
 impl Transform for OpenPgp {
     const NAME: &'static str = "openpgp";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -64,7 +54,7 @@ impl Transform for OpenPgp {
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        Ok(self.0.push(chunk)?)
+        self.0.push(chunk)
     }
 
     // `drain` keeps the SDK's default: nothing is held back. Output is at most the input's
@@ -72,7 +62,7 @@ impl Transform for OpenPgp {
     // limit bounds.
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
-        Ok(self.0.finish()?)
+        self.0.finish()
     }
 
     fn describe(&self) -> Vec<(String, String)> {

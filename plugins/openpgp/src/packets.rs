@@ -13,7 +13,7 @@
 //! The writing side, [`PartialWriter`], streams one new-format packet out with partial
 //! body lengths; the encryptor frames its SEIPD and literal data packets with it.
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 
 /// Packet tags this plugin cares about.
 pub mod tag {
@@ -104,7 +104,7 @@ fn new_length(b: &[u8]) -> Option<(Length, usize)> {
 fn header(b: &[u8], what: &str) -> Result<Option<(u8, Length)>> {
     let ctb = b[0];
     if ctb & 0x80 == 0 {
-        return Err(Error::corrupt(format!(
+        return Err(error::corrupt(format!(
             "{what} is not an OpenPGP packet stream (bad packet header 0x{ctb:02x})"
         )));
     }
@@ -130,7 +130,7 @@ fn header(b: &[u8], what: &str) -> Result<Option<(u8, Length)>> {
         )
     };
     if tag == 0 {
-        return Err(Error::corrupt(format!(
+        return Err(error::corrupt(format!(
             "{what} contains a packet with the reserved tag 0"
         )));
     }
@@ -238,7 +238,7 @@ impl Framer {
                 Ok(true)
             }
             State::Header if self.hdr_len == 0 => Ok(false),
-            _ => Err(Error::corrupt(format!(
+            _ => Err(error::corrupt(format!(
                 "{} is truncated (it ends inside a packet)",
                 self.what
             ))),
@@ -342,6 +342,7 @@ impl PartialWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twgate_plugin_sdk::Error;
 
     /// Runs `data` through a framer in pieces of `step`, collecting (tag, body) pairs.
     fn frame(data: &[u8], step: usize) -> Result<Vec<(u8, Vec<u8>)>> {
@@ -476,16 +477,16 @@ mod tests {
     #[test]
     fn truncation_is_detected() {
         let data = [0xc0 | 11, 10, 1, 2, 3];
-        assert!(matches!(frame(&data, 1), Err(Error::Corrupt(_))));
+        assert!(matches!(frame(&data, 1), Err(Error::CorruptInput(_))));
         assert!(matches!(
             frame(&[0xc0 | 11, 0xff, 0], 1),
-            Err(Error::Corrupt(_))
+            Err(Error::CorruptInput(_))
         ));
         assert!(matches!(
             frame(&[0xc0 | 11, 0xe9, 1, 2], 1),
-            Err(Error::Corrupt(_))
+            Err(Error::CorruptInput(_))
         ));
-        assert!(matches!(frame(&[0x42], 1), Err(Error::Corrupt(_))));
+        assert!(matches!(frame(&[0x42], 1), Err(Error::CorruptInput(_))));
         assert_eq!(frame(&[], 1).unwrap(), vec![]);
     }
 }

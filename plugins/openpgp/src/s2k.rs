@@ -17,14 +17,15 @@ use sequoia_openpgp::types::{HashAlgorithm as PgpHash, SymmetricAlgorithm};
 use twgate_plugin_sdk::crypto::{BlockCipher, Cfb as HostCfb, HashAlgorithm, Hasher};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
+use twgate_plugin_sdk::Error;
 
 /// About how many bytes each host `update` carries: a whole number of (salt || passphrase)
 /// repetitions, so consecutive pieces continue the repetition seamlessly.
 const PIECE: usize = 1 << 20;
 
 fn internal(e: impl std::fmt::Display) -> Error {
-    Error::internal(format!("key derivation failed: {e}"))
+    error::internal(format!("key derivation failed: {e}"))
 }
 
 /// The host's hash for `hash`, and its digest size; `None` if the host has none.
@@ -170,7 +171,7 @@ pub fn decrypt_skesk(
     let algo = s.symmetric_algo();
     let key_size = algo
         .key_size()
-        .map_err(|_| Error::corrupt(format!("the cipher {algo} is not supported")))?;
+        .map_err(|_| error::corrupt(format!("the cipher {algo} is not supported")))?;
     let key = derive_key(s.s2k(), password, key_size)?;
     let Some(esk) = s.esk().map_err(internal)? else {
         // No encrypted session key: the S2K key is the session key.

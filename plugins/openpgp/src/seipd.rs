@@ -18,8 +18,9 @@ use sequoia_openpgp::types::SymmetricAlgorithm;
 use twgate_plugin_sdk::crypto::{HashAlgorithm, Hasher};
 
 use crate::cfb::Cfb;
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::packets::tag;
+use twgate_plugin_sdk::Error;
 
 /// Length of the MDC packet: header `0xD3 0x14` and a 20-byte SHA-1.
 const MDC_LEN: usize = 22;
@@ -73,7 +74,7 @@ pub fn quick_check(algo: SymmetricAlgorithm, key: &SessionKey, start: &[u8]) -> 
 pub type Release<'a> = &'a mut dyn FnMut(&[u8]) -> Result<()>;
 
 fn sha1_failed(e: twgate_plugin_sdk::crypto::CryptoError) -> Error {
-    Error::internal(format!("SHA-1 failed: {e}"))
+    error::internal(format!("SHA-1 failed: {e}"))
 }
 
 /// Streaming decryption of one SEIPD v1 body (after its version octet).
@@ -92,9 +93,9 @@ impl Seipd1 {
     pub fn new(algo: SymmetricAlgorithm, key: SessionKey) -> Result<Seipd1> {
         let bs = algo
             .block_size()
-            .map_err(|_| Error::corrupt(format!("the cipher {algo} is not supported")))?;
+            .map_err(|_| error::corrupt(format!("the cipher {algo} is not supported")))?;
         let mdc = Hasher::new(HashAlgorithm::Sha1)
-            .map_err(|e| Error::internal(format!("SHA-1 is unavailable: {e}")))?;
+            .map_err(|e| error::internal(format!("SHA-1 is unavailable: {e}")))?;
         Ok(Seipd1 {
             cfb: Cfb::new(algo, key)?,
             mdc,
@@ -161,19 +162,19 @@ impl Seipd1 {
         self.scratch = scratch;
         result?;
         if self.prefix_left > 0 || self.held.len() < MDC_LEN {
-            return Err(Error::corrupt(
+            return Err(error::corrupt(
                 "the encrypted data is truncated (its modification detection code is missing)",
             ));
         }
         if self.held[..2] != [0xd3, 0x14] {
-            return Err(Error::corrupt(
+            return Err(error::corrupt(
                 "the encrypted data does not end with a modification detection code (truncated or corrupt)",
             ));
         }
         self.mdc.update(&self.held[..2]).map_err(sha1_failed)?;
         let digest = self.mdc.finish();
         if digest[..] != self.held[2..] {
-            return Err(Error::corrupt(
+            return Err(error::corrupt(
                 "the modification detection code does not match: the message was modified or corrupted",
             ));
         }

@@ -9,8 +9,9 @@ use sequoia_openpgp::crypto::Password;
 
 use crate::decrypt::Decryptor;
 use crate::encrypt::Encryptor;
-use crate::error::{Error, Result};
+use crate::error::{self, Result};
 use crate::keys::{recipients, Identities};
+use twgate_plugin_sdk::Error;
 
 /// Which way a stream runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +38,10 @@ fn passphrase(secrets: &[(String, Vec<u8>)]) -> Result<Option<Password>> {
     for (key, value) in secrets {
         if key == "passphrase" {
             if found.is_some() {
-                return Err(Error::bad_config("openpgp takes at most one passphrase"));
+                return Err(error::bad_config("openpgp takes at most one passphrase"));
             }
             if value.is_empty() {
-                return Err(Error::bad_config("the passphrase is empty"));
+                return Err(error::bad_config("the passphrase is empty"));
             }
             found = Some(Password::from(&value[..]));
         }
@@ -49,7 +50,7 @@ fn passphrase(secrets: &[(String, Vec<u8>)]) -> Result<Option<Password>> {
 }
 
 fn unknown(what: &str, key: &str, known: &str) -> Error {
-    Error::bad_config(format!(
+    error::bad_config(format!(
         "openpgp does not take a {what} '{key}': it takes {known}"
     ))
 }
@@ -84,7 +85,7 @@ impl Stream {
         let passphrase = passphrase(secrets)?;
         let mode = match (certs.is_empty(), passphrase.is_some()) {
             (true, false) => {
-                return Err(Error::bad_config(
+                return Err(error::bad_config(
                     "openpgp needs --recipient CERTFILE or --passphrase-env VAR",
                 ))
             }
@@ -136,7 +137,7 @@ impl Stream {
                     locked.join(", ")
                 ));
             }
-            return Err(Error::bad_config(msg));
+            return Err(error::bad_config(msg));
         }
         let describe = Vec::new();
         Ok(Stream {

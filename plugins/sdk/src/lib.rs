@@ -167,8 +167,11 @@ pub enum Direction {
 
 /// Why a plugin refused or failed; one case per case of the contract's `plugin-error`.
 ///
-/// Each carries a one-line message for people, which must never contain secret material
-/// (passphrases, key material, plaintext).
+/// This is the one error type of every plugin: a plugin's own modules return it too, so
+/// nothing converts between look-alike enums at the boundary. Each case carries a one-line
+/// message for people, which must never contain secret material (passphrases, key material,
+/// plaintext); the message is used as given, so a plugin that prefixes its messages (e.g.
+/// `"age: "`) does so itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The parameters given to `open` are wrong: unknown key, bad value, missing key.
@@ -182,6 +185,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::BadConfig`] with `msg`.
+    pub fn bad_config(msg: impl Into<String>) -> Error {
+        Error::BadConfig(msg.into())
+    }
+
+    /// [`Error::CorruptInput`] with `msg`.
+    pub fn corrupt(msg: impl Into<String>) -> Error {
+        Error::CorruptInput(msg.into())
+    }
+
+    /// [`Error::WrongKey`] with `msg`.
+    pub fn wrong_key(msg: impl Into<String>) -> Error {
+        Error::WrongKey(msg.into())
+    }
+
+    /// [`Error::Internal`] with `msg`.
+    pub fn internal(msg: impl Into<String>) -> Error {
+        Error::Internal(msg.into())
+    }
+
     /// The message, without the kind.
     pub fn message(&self) -> &str {
         match self {

@@ -4,6 +4,7 @@
 //! of a complete frame, so a truncated stored object can never decode as a shorter, valid
 //! stream.
 
+use twgate_plugin_sdk::Error;
 use zstd::stream::raw::{Decoder, Encoder, InBuffer, Operation, OutBuffer};
 use zstd::zstd_safe::{CParameter, DParameter};
 
@@ -15,13 +16,6 @@ const SCRATCH: usize = 128 * 1024;
 /// Most output one `push` or `drain` returns; the rest waits for `drain`. Highly
 /// compressible dumps expand a thousandfold, so this is what keeps memory bounded.
 pub const OUTPUT_CAP: usize = 1 << 20;
-
-/// What can go wrong, in the plugin's own terms.
-#[derive(Debug, PartialEq)]
-pub enum Error {
-    BadConfig(String),
-    Corrupt(String),
-}
 
 enum Mode {
     Compress(Encoder<'static>),
@@ -58,13 +52,13 @@ fn parse_level(params: &[(String, Vec<u8>)]) -> Result<i32, Error> {
                     .ok()
                     .filter(|l| (zstd::zstd_safe::min_c_level()..=MAX_LEVEL).contains(l) && *l != 0)
                     .ok_or_else(|| {
-                        Error::BadConfig(format!(
+                        Error::bad_config(format!(
                             "zstd level '{text}' is not valid: use 1..={MAX_LEVEL} (or a negative fast level)"
                         ))
                     })?;
             }
             other => {
-                return Err(Error::BadConfig(format!(
+                return Err(Error::bad_config(format!(
                     "zstd does not take a parameter '{other}': it takes only 'level'"
                 )))
             }
@@ -89,7 +83,7 @@ fn frame_checksums(params: &[(String, Vec<u8>)]) -> Result<bool, Error> {
             b"verify" => true,
             b"ignore" => false,
             other => {
-                return Err(Error::BadConfig(format!(
+                return Err(Error::bad_config(format!(
                     "zstd {CHECKSUMS} '{}' is not valid: use verify or ignore",
                     String::from_utf8_lossy(other)
                 )))
@@ -105,17 +99,17 @@ fn without(params: &[(String, Vec<u8>)], key: &str) -> Vec<(String, Vec<u8>)> {
 }
 
 fn internal(e: std::io::Error) -> Error {
-    Error::Corrupt(format!("zstd: {e}"))
+    Error::corrupt(format!("zstd: {e}"))
 }
 
 impl Codec {
     /// A compressor writing frames with content checksums.
     pub fn compressor(params: &[(String, Vec<u8>)]) -> Result<Codec, Error> {
         let level = parse_level(params)?;
-        let mut encoder = Encoder::new(level).map_err(|e| Error::BadConfig(e.to_string()))?;
+        let mut encoder = Encoder::new(level).map_err(|e| Error::bad_config(e.to_string()))?;
         encoder
             .set_parameter(CParameter::ChecksumFlag(true))
-            .map_err(|e| Error::BadConfig(e.to_string()))?;
+            .map_err(|e| Error::bad_config(e.to_string()))?;
         Ok(Codec {
             mode: Mode::Compress(encoder),
             level,
@@ -127,11 +121,11 @@ impl Codec {
     pub fn decompressor(params: &[(String, Vec<u8>)]) -> Result<Codec, Error> {
         // The level recorded in a manifest is accepted and ignored on the way back.
         let level = parse_level(&without(params, CHECKSUMS))?;
-        let mut decoder = Decoder::new().map_err(|e| Error::BadConfig(e.to_string()))?;
+        let mut decoder = Decoder::new().map_err(|e| Error::bad_config(e.to_string()))?;
         if !frame_checksums(params)? {
             decoder
                 .set_parameter(DParameter::ForceIgnoreChecksum(true))
-                .map_err(|e| Error::BadConfig(e.to_string()))?;
+                .map_err(|e| Error::bad_config(e.to_string()))?;
         }
         Ok(Codec {
             mode: Mode::Decompress {
@@ -175,7 +169,7 @@ impl Codec {
                 pending.extend_from_slice(chunk);
                 self.decode_some(OUTPUT_CAP)
             }
-            Mode::Finished => Err(Error::Corrupt("zstd: push after finish".into())),
+            Mode::Finished => Err(Error::corrupt("zstd: push after finish")),
         }
     }
 
@@ -254,25 +248,25 @@ impl Codec {
                 hint, seen_input, ..
             } => {
                 if !seen_input {
-                    return Err(Error::Corrupt(
-                        "zstd: the input is empty, not a zstd stream".into(),
+                    return Err(Error::corrupt(
+                        "zstd: the input is empty, not a zstd stream",
                     ));
                 }
                 // `decode_some` above flushed everything zstd held.
                 if hint != 0 {
-                    return Err(Error::Corrupt(
-                        "zstd: the stream is truncated (it ends inside a frame)".into(),
+                    return Err(Error::corrupt(
+                        "zstd: the stream is truncated (it ends inside a frame)",
                     ));
                 }
             }
-            Mode::Finished => return Err(Error::Corrupt("zstd: finish called twice".into())),
+            Mode::Finished => return Err(Error::corrupt("zstd: finish called twice")),
         }
         Ok(out)
     }
 }
 
 fn corrupt(e: std::io::Error) -> Error {
-    Error::Corrupt(format!("zstd: the input is not a valid zstd stream ({e})"))
+    Error::corrupt(format!("zstd: the input is not a valid zstd stream ({e})"))
 }
 
 #[cfg(test)]
@@ -350,7 +344,7 @@ mod tests {
         packed.extend(c.finish().unwrap());
         let mut d = Codec::decompressor(&[]).unwrap();
         d.push(&packed[..packed.len() - 3]).unwrap();
-        assert!(matches!(d.finish(), Err(Error::Corrupt(_))));
+        assert!(matches!(d.finish(), Err(Error::CorruptInput(_))));
     }
 
     /// A frame whose stored checksum is wrong, the rest intact.
@@ -381,11 +375,14 @@ mod tests {
     fn frame_checksums_are_checked_unless_the_host_says_it_checks() {
         let data = vec![42u8; 300_000];
         let packed = with_bad_checksum(&data);
-        assert!(matches!(decode_all(&[], &packed), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            decode_all(&[], &packed),
+            Err(Error::CorruptInput(_))
+        ));
         let verify = [(CHECKSUMS.to_string(), b"verify".to_vec())];
         assert!(matches!(
             decode_all(&verify, &packed),
-            Err(Error::Corrupt(_))
+            Err(Error::CorruptInput(_))
         ));
         let ignore = [(CHECKSUMS.to_string(), b"ignore".to_vec())];
         assert_eq!(decode_all(&ignore, &packed).unwrap(), data);

@@ -2,8 +2,8 @@
 //!
 //! Output is a standard zstd stream with content checksums, so `zstd -d` decodes what twgate
 //! stores and this plugin decodes what `zstd` writes (including concatenated frames).
-//! The codec logic lives in [`codec`] and is plain Rust, testable natively; this file only
-//! adapts it to the plugin SDK.
+//! The codec logic lives in [`codec`] and is plain Rust, testable natively, returning the
+//! SDK's [`Error`] itself; this file only adapts it to the plugin SDK's [`Transform`].
 
 pub mod codec;
 
@@ -12,15 +12,6 @@ use twgate_plugin_sdk::{export_transform, Direction, Error, Params, Transform};
 
 /// One stream through zstd: the plugin's stage.
 pub struct Zstd(Codec);
-
-impl From<codec::Error> for Error {
-    fn from(e: codec::Error) -> Error {
-        match e {
-            codec::Error::BadConfig(m) => Error::BadConfig(m),
-            codec::Error::Corrupt(m) => Error::CorruptInput(m),
-        }
-    }
-}
 
 impl Transform for Zstd {
     const NAME: &'static str = "zstd";
@@ -36,15 +27,15 @@ impl Transform for Zstd {
     }
 
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Error> {
-        Ok(self.0.push(chunk)?)
+        self.0.push(chunk)
     }
 
     fn drain(&mut self) -> Result<Vec<u8>, Error> {
-        Ok(self.0.drain()?)
+        self.0.drain()
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, Error> {
-        Ok(self.0.finish()?)
+        self.0.finish()
     }
 
     fn describe(&self) -> Vec<(String, String)> {

@@ -2,7 +2,8 @@
 #![allow(dead_code)]
 
 use age::secrecy::ExposeSecret;
-use twgate_plugin_age::codec::{Codec, Error};
+use twgate_plugin_age::codec::Codec;
+use twgate_plugin_sdk::Error;
 
 pub type Param = (String, Vec<u8>);
 
@@ -80,7 +81,7 @@ pub fn armor(binary: &[u8], crlf: bool) -> Vec<u8> {
 
 pub fn assert_corrupt(result: Result<Vec<u8>, Error>, what: &str) {
     match result {
-        Err(Error::Corrupt(msg)) => assert!(!msg.contains('\n'), "{what}: multi-line: {msg}"),
+        Err(Error::CorruptInput(msg)) => assert!(!msg.contains('\n'), "{what}: multi-line: {msg}"),
         Err(other) => panic!("{what}: expected corrupt-input, got {other:?}"),
         Ok(out) => panic!("{what}: expected corrupt-input, got {} bytes", out.len()),
     }

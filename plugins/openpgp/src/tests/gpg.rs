@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::error::Error;
+use twgate_plugin_sdk::Error;
 
 const PW: &str = "gpg interop passphrase";
 
@@ -334,7 +334,7 @@ fn we_decrypt_gpg_symmetric_messages() {
         let r = decrypt(&vec![p("passphrase", "wrong")], &ct, 65536);
         assert!(matches!(r, Err(Error::WrongKey(_))), "{r:?}");
         let r = decrypt(&vec![p("passphrase", PW)], &ct[..ct.len() - 100], 65536);
-        assert!(matches!(r, Err(Error::Corrupt(_))), "{r:?}");
+        assert!(matches!(r, Err(Error::CorruptInput(_))), "{r:?}");
         // One flipped byte in the middle: every push passes, `finish` fails on the MDC
         // (or, compressed, possibly earlier, on the garbled deflate stream).
         let mut bad = ct.clone();
@@ -352,7 +352,7 @@ fn we_decrypt_gpg_symmetric_messages() {
             r = d.finish();
         }
         match r {
-            Err(Error::Corrupt(m)) => assert!(
+            Err(Error::CorruptInput(m)) => assert!(
                 compress != Some("none") || m.contains("modification detection code"),
                 "{cipher} {compress:?}: {m}"
             ),
@@ -420,7 +420,7 @@ fn we_decrypt_gpg_symmetric_messages() {
         b"-----BEGIN PGP MESSAGE-----\n",
         100,
     );
-    assert!(matches!(r, Err(Error::Corrupt(_))));
+    assert!(matches!(r, Err(Error::CorruptInput(_))));
 }
 
 #[test]
@@ -444,7 +444,7 @@ fn bzip2_is_refused_clearly() {
     ]);
     let ct = std::fs::read(&output).unwrap();
     match decrypt(&vec![p("passphrase", PW)], &ct, 65536) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("BZip2"), "{m}"),
+        Err(Error::CorruptInput(m)) => assert!(m.contains("BZip2"), "{m}"),
         other => panic!("{:?}", other.map(|v| v.len())),
     }
 }

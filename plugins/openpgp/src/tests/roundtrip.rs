@@ -2,8 +2,8 @@
 //! wrong keys, configuration errors and the shape of what forward writes.
 
 use super::*;
-use crate::error::Error;
 use crate::packets::{tag, Event, Framer};
+use twgate_plugin_sdk::Error;
 
 const PW: &str = "correct horse battery staple";
 
@@ -137,7 +137,7 @@ fn decryption_streams() {
 
 fn assert_corrupt(r: Result<Vec<u8>>, what: &str) {
     match r {
-        Err(Error::Corrupt(m)) => assert!(!m.contains(PW), "{what}: {m}"),
+        Err(Error::CorruptInput(m)) => assert!(!m.contains(PW), "{what}: {m}"),
         other => panic!(
             "{what}: expected corrupt-input, got {:?}",
             other.map(|v| v.len())
@@ -197,7 +197,7 @@ fn corruption_fails() {
         bad[at] ^= 0x20;
         let r = decrypt(&s, &bad, 65536);
         assert!(
-            matches!(r, Err(Error::Corrupt(_)) | Err(Error::WrongKey(_))),
+            matches!(r, Err(Error::CorruptInput(_)) | Err(Error::WrongKey(_))),
             "flip at {at}: {:?}",
             r.map(|v| v.len())
         );
@@ -367,7 +367,7 @@ fn seipd_v2_is_refused_clearly() {
     m.write_all(b"hello").unwrap();
     m.finalize().unwrap();
     match decrypt(&vec![p("passphrase", PW)], &ct, 7) {
-        Err(Error::Corrupt(m)) => assert!(m.contains("SEIPD v2"), "{m}"),
+        Err(Error::CorruptInput(m)) => assert!(m.contains("SEIPD v2"), "{m}"),
         other => panic!("{other:?}"),
     }
 }
@@ -527,7 +527,7 @@ fn tampering_one_byte_fails_at_finish() {
             d.push(piece).unwrap();
         }
         match d.push(last).and_then(|_| d.finish()) {
-            Err(Error::Corrupt(m)) => {
+            Err(Error::CorruptInput(m)) => {
                 assert!(m.contains("modification detection code"), "{at}: {m}")
             }
             other => panic!("flip at body byte {at}: {:?}", other.map(|v| v.len())),

@@ -18,40 +18,49 @@
 //! complete stream downstream. The first real error wins; the knock-on "cancelled" errors
 //! of the other parts are dropped.
 
+mod frames;
+
 use crate::checksum::{Algorithm, Checksum, Hasher};
-use crate::runtime::{Stage, StageError};
+use crate::runtime::{ComponentSpec, Direction, Runtime, Stage, StageError};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 /// Size of the chunks read from the source and pushed into the first stage. Each chunk
 /// costs every part of the pipeline a wakeup (eight hand-offs between threads on a push of
-/// zstd+age), and on this 2-core VM a wakeup is dear: 256 KiB chunks spent about 10% of a
-/// dense push's CPU in the scheduler. At 512 KiB, pushes of zstd:3+age (best/median of
-/// seven): dense text 0.64/0.67 → 0.57/0.60 s, the realistic dump 0.54/0.55 →
-/// 0.52/0.53 s, the pgbench dump 0.35/0.36 → 0.33/0.34 s; 3 GB of dense text through a
-/// pipe 8.2–9.1 → 7.7–7.9 s. Peak RSS grows 5–7 MiB (the frames' queues and the
-/// sandboxes' heaps; 3 GB: 52–54 → 60 MiB). 1 MiB chunks were no faster than 512 KiB and
-/// cost 15 MiB more. Pull is unchanged (its stages' outputs are up to 1 MiB anyway).
+/// zstd+age), so chunks are as large as memory allows: smaller ones spend CPU in the
+/// scheduler, larger ones cost memory (queues and sandbox heaps scale with it) for no
+/// speed. Scales with nothing: a wakeup costs the same on any core count. Measured in
+/// docs/performance.md ("Why the constants are what they are").
 pub const CHUNK_SIZE: usize = 512 * 1024;
-/// Chunks buffered between two parts of the pipeline: 1 MiB, as with 4 chunks of 256 KiB
-/// (4 of 512 KiB measured no faster and cost 3 MiB more).
+/// Chunks buffered between two parts of the pipeline: 1 MiB, enough to keep both sides of
+/// a hand-off busy; deeper queues only cost memory (docs/performance.md).
 const CHANNEL_DEPTH: usize = 2;
 /// Input bytes per independent output in a [`Step::Frames`] step. Smaller blocks spread the
-/// work sooner but compress worse (each zstd frame starts without history): on a pgbench
-/// dump, 8 MiB frames cost 0.7% in size and 4 MiB ones 2.3%; on dense data, nothing.
+/// work sooner but compress worse (each zstd frame starts without history); the size lost
+/// to frames is in docs/performance.md.
 pub const FRAME_BLOCK: usize = 8 << 20;
 
-/// Opens `spec` as one step: on several instances when the plugin's frames are
-/// independent (the built-in zstd) and [`frame_instances`] says so, else on one.
+/// One stage to open as a step: its component and settings.
+pub struct StepSpec<'a> {
+    pub component: &'a ComponentSpec,
+    pub params: &'a [(String, Vec<u8>)],
+    pub secrets: &'a [(String, Vec<u8>)],
+    /// Whether its outputs for separate blocks, concatenated, decode as the concatenated
+    /// input (zstd's frames do), so that it may run as a [`Step::Frames`].
+    pub independent_frames: bool,
+}
+
+/// Opens `spec` as one step: on several instances when its frames are independent and
+/// [`frame_instances`] says so, else on one.
 pub fn open_step(
-    runtime: &crate::runtime::Runtime,
-    spec: &crate::plan::StageSpec,
-    direction: crate::runtime::Direction,
-) -> Result<Step, crate::runtime::StageError> {
-    let open = || runtime.open(&spec.plugin, direction, &spec.params, &spec.secrets);
-    let instances = match crate::builtin::writes_independent_frames(&spec.plugin) {
-        true => frame_instances(direction, zstd_level(&spec.params)),
+    runtime: &Runtime,
+    spec: &StepSpec,
+    direction: Direction,
+) -> Result<Step, StageError> {
+    let open = || runtime.open(spec.component, direction, spec.params, spec.secrets);
+    let instances = match spec.independent_frames {
+        true => frame_instances(direction),
         false => 1,
     };
     Ok(if instances > 1 {
@@ -61,22 +70,16 @@ pub fn open_step(
     })
 }
 
-/// How many instances a zstd step uses. `TWGATE_ZSTD_THREADS` decides if set (1 turns
-/// parallel frames off). Otherwise compression runs on two instances from 2 cores up, and
-/// on one per core beyond two from 4 cores up, at most 4: zstd is the one stage whose work
-/// grows with the data's entropy, so it is the one to spread. On 2 cores, a realistic dump
-/// (text, JSON, hashes) pushed in 0.60-0.67 s on two instances against 0.92-0.94 s on one;
-/// dense text and a 100:1 pgbench dump gained little, the rest of the pipeline (reading,
-/// two hashing threads, encryption, writing) already filling both cores. Each instance
-/// beyond the first costs about 13 MiB on dense data (half a block queued each way; see
-/// `frames`). Decompression stays on one instance unless asked: it is cheaper than
-/// compression, measured no faster on two, and its blocks cost more memory.
-///
-/// zstd's levels from [`ZSTD_FULL_WINDOW_LEVEL`] up also stay on one instance: they keep
-/// 8 MiB of history (zstd's `clevels.h`), a whole block, so every frame would start with
-/// none. On 30 MB of the realistic dump, level 19 stored 8.57 MB in frames against 8.27 MB
-/// on one instance (stock `zstd -19`: 8.22 MB); levels 6, 9 and 14 lost nothing in frames.
-pub fn frame_instances(direction: crate::runtime::Direction, zstd_level: i32) -> usize {
+/// How many instances a step of independent frames uses. `TWGATE_ZSTD_THREADS` decides
+/// if set (1 turns parallel frames off). Otherwise encoding runs on two instances from 2
+/// cores up, and on one per core beyond two from 4 cores up, at most 4: compression is the
+/// one stage whose work grows with the data's entropy, so it is the one to spread; the
+/// rest of the pipeline (reading, two hashing threads, encryption, writing) takes about
+/// two cores. Each instance beyond the first costs about 13 MiB on dense data (half a block
+/// queued each way; see `frames`). Decoding stays on one instance unless asked: it is
+/// cheaper than encoding and its blocks cost more memory. Measurements:
+/// docs/performance.md.
+pub fn frame_instances(direction: Direction) -> usize {
     if let Some(n) = std::env::var("TWGATE_ZSTD_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -85,24 +88,9 @@ pub fn frame_instances(direction: crate::runtime::Direction, zstd_level: i32) ->
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match direction {
-        crate::runtime::Direction::Forward if cores >= 2 && zstd_level < ZSTD_FULL_WINDOW_LEVEL => {
-            cores.saturating_sub(2).clamp(2, 4)
-        }
+        Direction::Forward if cores >= 2 => cores.saturating_sub(2).clamp(2, 4),
         _ => 1,
     }
-}
-
-/// The first zstd level whose window (8 MiB) is as large as a [`FRAME_BLOCK`].
-pub const ZSTD_FULL_WINDOW_LEVEL: i32 = 17;
-
-/// The `level` a zstd stage was opened with. The plugin refuses anything unparsable, so a
-/// missing one is the plugin's default, 3 (as for the `zstd` tool).
-fn zstd_level(params: &[(String, Vec<u8>)]) -> i32 {
-    params
-        .iter()
-        .find(|(key, _)| key == "level")
-        .and_then(|(_, value)| std::str::from_utf8(value).ok()?.trim().parse().ok())
-        .unwrap_or(3)
 }
 
 /// One step of a pipeline.
@@ -143,8 +131,8 @@ pub struct Hashes {
 /// A [`Hasher`] on a thread of its own, fed through a short channel; at the input end of a
 /// push, the check ([`Step::Check`]) runs on the same thread, beside the stages rather than
 /// in line with them. There it costs no thread and no hand-off of its own, and it reads each
-/// chunk just after the hasher did, while the chunk is still in cache: the pgbench dump
-/// pushed with no stages spent 4% of its CPU waking the check's own thread.
+/// chunk just after the hasher did, while the chunk is still in cache (a thread of its own
+/// would cost a wakeup per chunk: docs/performance.md).
 struct HashThread {
     size: u64,
     tx: Option<mpsc::Sender<Bytes>>,
@@ -187,14 +175,17 @@ impl HashThread {
                         *verdict = stage
                             .push(&chunk)
                             .map_err(check_error)
-                            .and_then(judged_only);
+                            .and_then(|output| judged_only(stage, output));
                         if verdict.is_err() {
                             flag.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
                     }
                 }
                 if let Some((stage, verdict @ Ok(()))) = &mut check {
-                    *verdict = stage.finish().map_err(check_error).and_then(judged_only);
+                    *verdict = stage
+                        .finish()
+                        .map_err(check_error)
+                        .and_then(|output| judged_only(stage, output));
                 }
                 let checksum = hasher.map(Hasher::finish);
                 let _ = done_tx.send(Beside { checksum, check });
@@ -248,11 +239,11 @@ fn check_error(e: StageError) -> PipelineError {
 }
 
 /// A check only judges: bytes it returns are an error of the plugin's.
-fn judged_only(output: Vec<u8>) -> Result<(), PipelineError> {
+fn judged_only(check: &Stage, output: Vec<u8>) -> Result<(), PipelineError> {
     match output.is_empty() {
         true => Ok(()),
         false => Err(PipelineError::Stage(StageError::Internal {
-            plugin: crate::builtin::CHECK.to_string(),
+            plugin: check.plugin().to_string(),
             message: "a check returned bytes; it must only judge".into(),
         })),
     }
@@ -327,7 +318,7 @@ pub async fn run<S: Sink + Send>(
                 let result = run_stage(&mut stage, &mut stage_rx, &tx);
                 (stage, result)
             }
-            Step::Frames(stages) => crate::frames::run(stages, &mut stage_rx, &tx),
+            Step::Frames(stages) => frames::run(stages, &mut stage_rx, &tx),
             Step::Check(_) => unreachable!("a check runs beside the stages, taken out above"),
         }));
     }
@@ -448,10 +439,8 @@ const MIN_PIECE: usize = 64 << 10;
 
 /// Gathers a stage's small outputs into pieces of at least [`MIN_PIECE`] bytes. A very
 /// compressible stream gives one output of a kilobyte or so per 128 KiB zstd block; passed
-/// on one by one, each cost every later part of the pipeline a message, a wakeup, a hash
-/// update and a write (a zstd-only push of the pgbench dump: 33 000 context switches, 0.80 s
-/// of CPU, against 15 000 and 0.65 s with age after zstd, which gathers into 64 KiB chunks).
-/// Large outputs pass through uncopied.
+/// on one by one, each would cost every later part of the pipeline a message, a wakeup, a
+/// hash update and a write. Large outputs pass through uncopied.
 #[derive(Default)]
 pub(crate) struct Gather {
     held: Vec<u8>,
@@ -481,10 +470,10 @@ impl Gather {
 
     /// Makes `call` (a `push` or `finish`), then calls `drain` until it returns nothing,
     /// and takes every output as [`Gather::add`] does.
-    pub(crate) fn pour<E: From<crate::runtime::StageError>>(
+    pub(crate) fn pour<E: From<StageError>>(
         &mut self,
         stage: &mut Stage,
-        call: impl FnOnce(&mut Stage) -> Result<Vec<u8>, crate::runtime::StageError>,
+        call: impl FnOnce(&mut Stage) -> Result<Vec<u8>, StageError>,
         send: &mut impl FnMut(Bytes) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut output = call(stage)?;
@@ -513,11 +502,9 @@ impl Gather {
 ///
 /// For standard input, files and a producer command's output, a plain thread beats tokio's:
 /// `tokio::io::stdin` hands every read to its blocking pool, and a pipe gives at most 64 KiB
-/// a read, so each chunk cost four hand-offs between threads (`cat dump | twgate push`
-/// measured 0.72-0.81 s against 0.63-0.64 s for `< dump`); tokio's reader of a child's
-/// output made `push -- pg_dump` 5-10% slower than `pg_dump | push` (medians of twelve,
-/// 2.42 s against 2.27 s here). Here one thread fills whole chunks and passes them on
-/// through a short channel. If the pipeline stops first, the thread ends at its next chunk
+/// a read, so each chunk would cost four hand-offs between threads; tokio's reader of a
+/// child's output is slower the same way. Here one thread fills whole chunks and passes
+/// them on through a short channel. If the pipeline stops first, the thread ends at its next chunk
 /// (or, for a producer command, once it is killed).
 pub fn read_on_thread(
     what: String,
@@ -550,10 +537,8 @@ pub fn read_on_thread(
 
 /// Asks the kernel for a larger buffer on `fd` if it is a pipe, so the process writing
 /// into it (`pg_dump`, `cat`) runs ahead by up to [`PIPE_BUFFER`] instead of 64 KiB, and
-/// the two sides wake each other a sixteenth as often. Measured on 2 cores, best/median
-/// of seven: `cat pgbench.dump | push` 0.40/0.47 → 0.36/0.37 s; 3 GB of dense text through
-/// `cat | head` 6.5–6.9 → 6.3–6.4 s. Fed by `pg_dump`, which is slower than we are, no
-/// difference beyond noise. Best effort: a pipe that keeps its size (a limit lowered in
+/// the two sides wake each other a sixteenth as often (it matters when the producer is
+/// faster than twgate, as `cat` is; `pg_dump` rarely is). Best effort: a pipe that keeps its size (a limit lowered in
 /// `/proc/sys/fs/pipe-max-size`) works as before.
 pub fn widen_pipe(fd: std::os::fd::BorrowedFd<'_>) {
     use std::os::fd::AsRawFd as _;

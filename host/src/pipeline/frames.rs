@@ -17,7 +17,7 @@
 //! cut (one huge frame, or bytes that are not zstd) simply stays one block, on one
 //! instance, streaming through.
 
-use crate::pipeline::{Gather, Msg, PipelineError, CHUNK_SIZE, FRAME_BLOCK};
+use super::{Gather, Msg, PipelineError, CHUNK_SIZE, FRAME_BLOCK};
 use crate::runtime::{Direction, Stage};
 use bytes::Bytes;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -33,8 +33,7 @@ pub const MIN_INVERSE_BLOCK: usize = 64 << 10;
 /// every instance busy: the dispatcher moves on to the next instance once the current one
 /// has all but half its block queued, so the next block starts while this one still has
 /// half a block to go; and an instance's finished output waits at most about that long for
-/// the collector. A whole block each way measured no faster and cost 16 MiB more with two
-/// instances.
+/// the collector. A whole block each way would cost a block more per instance for no speed.
 const DEPTH: usize = FRAME_BLOCK / CHUNK_SIZE / 2 + 2;
 /// Output messages queued per instance when decompressing: a decompressor returns up to
 /// about 1 MiB per call, so this bounds each instance's waiting output near 8 MiB.
@@ -89,7 +88,7 @@ pub fn run(
             tx.blocking_send(Msg::End)
                 .map_err(|_| PipelineError::Cancelled)
         } else {
-            Err(crate::pipeline::first_real(errors))
+            Err(super::first_real(errors))
         };
         (first.expect("at least one instance"), result)
     })
