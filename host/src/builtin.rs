@@ -1,4 +1,4 @@
-//! The plugins compiled into this binary (see `build.rs`): found by name on push, and by
+//! The plugins compiled into this binary (crate `twgate-builtins`): found by name on push, and by
 //! the stream format a backup's manifest records on pull.
 //!
 //! **Invariant:** a built-in decodes a backup because it reads the backup's format, never
@@ -7,25 +7,7 @@
 //! formats; the sha256 stays in manifests for audit only. Custom plugins, whose format is
 //! their own, are pinned by sha256 instead (`plugin.rs`).
 
-/// One embedded plugin component.
-#[derive(Debug)]
-pub struct Builtin {
-    /// Short name used on the command line and in manifests.
-    pub name: &'static str,
-    /// The plugin crate's version.
-    pub version: &'static str,
-    /// The stream format it writes on push, recorded in each manifest's stage; `None` for
-    /// the [`CHECK`], which writes no stream.
-    pub writes: Option<&'static str>,
-    /// Every stream format it decodes on pull (`writes` among them).
-    pub reads: &'static [&'static str],
-    /// Hex sha256 of `bytes`, recorded in every manifest that uses the plugin.
-    pub sha256: &'static str,
-    /// The WebAssembly component.
-    pub bytes: &'static [u8],
-}
-
-include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
+pub use twgate_builtins::{Builtin, BUILTIN};
 
 /// What the host knows of a built-in beyond its component: the one place where a built-in's
 /// name means something (every other module asks here, never compares names).
@@ -153,9 +135,13 @@ pub const KNOWLEDGE: &[Knowledge] = &[
     },
 ];
 
-impl Builtin {
-    /// What the host knows of this built-in.
-    pub fn knowledge(&self) -> &'static Knowledge {
+/// What the host knows of a built-in: `builtin.knowledge()`.
+pub trait Known {
+    fn knowledge(&self) -> &'static Knowledge;
+}
+
+impl Known for Builtin {
+    fn knowledge(&self) -> &'static Knowledge {
         knowledge(self.name).expect("every built-in has its entry in KNOWLEDGE (tested)")
     }
 }

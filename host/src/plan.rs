@@ -4,7 +4,7 @@
 //! **Invariant:** secrets (passphrases, identity files) only ever travel in `StageSpec::secrets`,
 //! which is handed to the plugin and never recorded or printed.
 
-use crate::builtin::{self, Encryption, Role};
+use crate::builtin::{self, Encryption, Known, Role};
 use crate::config::Config;
 use crate::manifest::{Manifest, StageRecord};
 use crate::plugin::{Catalog, CatalogError, Plugin};

@@ -7,7 +7,8 @@
 //! binary embeds was compiled from `plugins/` by this script.
 //!
 //! The plugins build in `target/plugins` (release profile, kept between runs) so a warm
-//! build costs nothing. `TWGATE_BUILD_PLUGINS=zstd,age` limits which plugins are built
+//! build costs nothing. This crate has no dependencies, so cargo runs this script at the
+//! start of a build, beside the host's dependencies. `TWGATE_BUILD_PLUGINS=zstd,age` limits which plugins are built
 //! (for working on one plugin while another is broken); the default is all of them.
 
 use sha2::{Digest, Sha256};
@@ -26,8 +27,9 @@ const PLUGINS: &[(&str, &str)] = &[
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
+    // This crate is `host/builtins`: the checkout is two levels up.
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let root = manifest_dir.ancestors().nth(2).unwrap().to_path_buf();
     let plugins_dir = root.join("plugins");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
 
