@@ -5,7 +5,8 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # The main job end to end on the embedded default store.
 default: demo
 
-# Build the release binary (the built-in plugins are compiled from plugins/ by host/build.rs).
+# Build the release binary (the built-in plugins are compiled from plugins/ by
+# host/builtins/build.rs).
 build:
     cargo build --release --locked
 

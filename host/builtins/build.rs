@@ -11,7 +11,6 @@
 //! start of a build, beside the host's dependencies. `TWGATE_BUILD_PLUGINS=zstd,age` limits which plugins are built
 //! (for working on one plugin while another is broken); the default is all of them.
 
-use sha2::{Digest, Sha256};
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -116,7 +115,7 @@ fn main() {
 
     let mut generated = String::from(
         "/// The built-in plugins, compiled from `plugins/` by `build.rs`.\n\
-         pub static BUILTIN: &[Builtin] = &[\n",
+         pub static BUILTIN: [Builtin; COUNT] = [\n",
     );
     for (dir, lib) in &selected {
         let built = target_dir
@@ -127,12 +126,11 @@ fn main() {
             .unwrap_or_else(|e| panic!("plugin {dir} was not built at {}: {e}", built.display()));
         let embedded = out_dir.join(format!("{dir}.wasm"));
         std::fs::write(&embedded, &bytes).unwrap();
-        let sha = hex::encode(Sha256::digest(&bytes));
         let package = PackageFacts::read(&plugins_dir.join(dir).join("Cargo.toml"));
         writeln!(
             generated,
             "    Builtin {{ name: {dir:?}, version: {:?}, writes: {:?}, reads: &{:?}, \
-             sha256: {sha:?}, bytes: include_bytes!({:?}) }},",
+             bytes: include_bytes!({:?}), sha256: OnceLock::new() }},",
             package.version,
             package.writes,
             package.reads,
@@ -141,6 +139,10 @@ fn main() {
         .unwrap();
     }
     generated.push_str("];\n");
+    generated.push_str(&format!(
+        "/// How many plugins are built in.\npub const COUNT: usize = {};\n",
+        selected.len()
+    ));
     std::fs::write(out_dir.join("builtin_plugins.rs"), generated).unwrap();
 }
 
@@ -157,56 +159,109 @@ impl PackageFacts {
     fn read(path: &Path) -> PackageFacts {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let manifest: toml::Table = text
-            .parse()
-            .unwrap_or_else(|e| panic!("{} is not valid TOML: {e}", path.display()));
-        let package = &manifest["package"];
-        let twgate = package
-            .get("metadata")
-            .and_then(|m| m.get("twgate"))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} has no [package.metadata.twgate]: a built-in plugin names the \
-                     stream format it writes and those it reads",
-                    path.display()
-                )
-            });
-        let string = |value: &toml::Value, what: &str| {
-            value
-                .as_str()
-                .unwrap_or_else(|| panic!("{what} in {} must be a string", path.display()))
-                .to_string()
+        let toml = SimpleToml::parse(&text);
+        let string = |section: &str, key: &str| {
+            toml.string(section, key).unwrap_or_else(|| {
+                panic!("{} needs {key} = \"...\" under [{section}]", path.display())
+            })
         };
-        let version = string(&package["version"], "package.version");
-        if twgate
-            .get("role")
-            .is_some_and(|r| r.as_str() == Some("check"))
-        {
+        let version = string("package", "version");
+        const META: &str = "package.metadata.twgate";
+        if !toml.has_section(META) {
+            panic!(
+                "{} has no [{META}]: a built-in plugin names the stream format it writes and \
+                 those it reads",
+                path.display()
+            );
+        }
+        if toml.string(META, "role").as_deref() == Some("check") {
             return PackageFacts {
                 version,
                 writes: None,
                 reads: Vec::new(),
             };
         }
-        let facts = PackageFacts {
-            version,
-            writes: Some(string(&twgate["writes"], "writes")),
-            reads: twgate["reads"]
-                .as_array()
-                .unwrap_or_else(|| panic!("reads in {} must be a list", path.display()))
-                .iter()
-                .map(|v| string(v, "reads"))
-                .collect(),
-        };
-        let writes = facts.writes.as_ref().expect("set above");
-        if !facts.reads.contains(writes) {
+        let writes = string(META, "writes");
+        let reads = toml
+            .strings(META, "reads")
+            .unwrap_or_else(|| panic!("{}: reads = [\"...\"] must list formats", path.display()));
+        if !reads.contains(&writes) {
             panic!(
                 "{}: reads must list the format the plugin writes ({writes})",
                 path.display()
             );
         }
-        facts
+        PackageFacts {
+            version,
+            writes: Some(writes),
+            reads,
+        }
     }
+}
+
+/// The few shapes of TOML a plugin's Cargo.toml uses for what this script reads:
+/// `[section]` headers, and `key = "string"` or `key = ["string", ...]` on one line. Read
+/// by hand so that this crate has no build-dependencies (see Cargo.toml).
+struct SimpleToml {
+    /// (section, key, raw value), in order.
+    entries: Vec<(String, String, String)>,
+    sections: Vec<String>,
+}
+
+impl SimpleToml {
+    fn parse(text: &str) -> SimpleToml {
+        let (mut entries, mut sections, mut section) = (Vec::new(), Vec::new(), String::new());
+        for line in text.lines().map(str::trim) {
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.trim().to_string();
+                sections.push(section.clone());
+            } else if let Some((key, value)) = line.split_once('=') {
+                entries.push((
+                    section.clone(),
+                    key.trim().to_string(),
+                    value.trim().to_string(),
+                ));
+            }
+        }
+        SimpleToml { entries, sections }
+    }
+
+    fn has_section(&self, section: &str) -> bool {
+        self.sections.iter().any(|s| s == section)
+    }
+
+    fn raw(&self, section: &str, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(s, k, _)| s == section && k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+
+    /// `key = "value"` (no escapes: names and versions have none).
+    fn string(&self, section: &str, key: &str) -> Option<String> {
+        unquote(self.raw(section, key)?)
+    }
+
+    /// `key = ["a", "b"]` on one line.
+    fn strings(&self, section: &str, key: &str) -> Option<Vec<String>> {
+        let list = self
+            .raw(section, key)?
+            .strip_prefix('[')?
+            .strip_suffix(']')?;
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(unquote)
+            .collect()
+    }
+}
+
+fn unquote(value: &str) -> Option<String> {
+    let inner = value.strip_prefix('"')?.split_once('"')?.0;
+    (!inner.contains('\\')).then(|| inner.to_string())
 }
 
 /// `--remap-path-prefix` for the checkout and cargo's home, as `CARGO_ENCODED_RUSTFLAGS`

@@ -170,6 +170,14 @@ pub fn encrypter(encryption: Encryption) -> Option<&'static Builtin> {
     with_role(|role| *role == Role::Encrypt(encryption))
 }
 
+/// Hex sha256 of a built-in's component, hashed once per process.
+pub fn sha256(builtin: &Builtin) -> &str {
+    use sha2::Digest as _;
+    builtin
+        .sha256
+        .get_or_init(|| hex::encode(sha2::Sha256::digest(builtin.bytes)))
+}
+
 /// Finds a built-in plugin by name.
 pub fn find(name: &str) -> Option<&'static Builtin> {
     BUILTIN.iter().find(|p| p.name == name)
@@ -251,7 +259,7 @@ mod tests {
 
     #[test]
     fn every_builtin_has_one_entry_of_knowledge_and_each_entry_a_builtin() {
-        for plugin in BUILTIN {
+        for plugin in &BUILTIN {
             let entries = KNOWLEDGE.iter().filter(|k| k.name == plugin.name).count();
             assert_eq!(entries, 1, "{} has {entries} entries", plugin.name);
         }
@@ -282,7 +290,7 @@ mod tests {
 
     #[test]
     fn each_format_has_one_reader() {
-        for plugin in BUILTIN {
+        for plugin in &BUILTIN {
             match plugin.writes {
                 Some(writes) => assert!(plugin.reads.contains(&writes), "{}", plugin.name),
                 None => assert_eq!(plugin.knowledge().role, Role::Check),

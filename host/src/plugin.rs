@@ -67,7 +67,7 @@ impl Plugin {
         Plugin {
             component: ComponentSpec {
                 name: plugin.name.into(),
-                sha256: plugin.sha256.into(),
+                sha256: builtin::sha256(plugin).into(),
                 bytes: Cow::Borrowed(plugin.bytes),
                 limits: None,
                 // The built-ins run without interruption checks (see `runtime::watchdog`).

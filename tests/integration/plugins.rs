@@ -201,7 +201,7 @@ fn openpgp_framing_with_passphrase() {
 #[test]
 fn plugins_get_no_capabilities_and_report_info() {
     let rt = runtime();
-    for plugin in builtin::BUILTIN {
+    for plugin in &builtin::BUILTIN {
         let info = rt.info(&Plugin::from_builtin(plugin).component).unwrap();
         assert_eq!(info.name, plugin.name);
         assert_eq!(info.abi_version, 1);
