@@ -40,7 +40,7 @@ pub struct Cli {
     /// Print only errors and results: no notices, warnings or progress
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// After push, pull, verify, prune or wal: update this Prometheus text file (for
+    /// After push, pull, verify, prune, wal or drill: update this Prometheus text file (for
     /// node_exporter's textfile collector) with the outcome, time and sizes
     #[arg(
         long,
@@ -74,6 +74,12 @@ pub enum Command {
     /// 'twgate wal fetch %f %p'
     #[command(subcommand)]
     Wal(WalCommand),
+    /// Prove a backup restores: restore it into a throwaway PostgreSQL, run the checks,
+    /// record the result and the restore time beside the backup, remove the cluster
+    Drill(DrillArgs),
+    /// PostgreSQL: restore a base backup to a point in time; check that WAL archiving works
+    #[command(subcommand)]
+    Pg(PgCommand),
     /// List the built-in and configured plugins, with what each is granted; fails if a
     /// configured plugin cannot be used (missing, or not the pinned build)
     Plugins(PluginsArgs),
@@ -114,6 +120,131 @@ pub enum WalCommand {
         #[arg(long)]
         allow_plugin_change: bool,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    twgate drill mydb --check-sql 'SELECT count(*) > 0 FROM incidents'\n  \
+    twgate drill mydb@latest --jobs 4 --rto 4h --metrics-file /var/lib/node_exporter/textfile/twgate.prom\n  \
+    twgate drill base    (a base backup: recovered with the archived WAL to the end of the archive)\n\n\
+    Exit status: 0 only if the restore and every check succeeded.")]
+pub struct DrillArgs {
+    /// NAME, NAME@latest or NAME@ID
+    pub backup: String,
+    /// A query that must return true in the restored database (repeatable), e.g. 'SELECT
+    /// count(*) > 0 FROM incidents'
+    #[arg(long = "check-sql", value_name = "SQL")]
+    pub check_sql: Vec<String>,
+    /// Restore a pg_dump archive with N parallel jobs (pg_restore -j, from a temporary file
+    /// in the drill's directory); 1 streams it with no temporary file
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Directory with PostgreSQL's server programs (initdb, pg_ctl, postgres, pg_restore)
+    /// [default: PATH, else the newest /usr/lib/postgresql/*/bin]
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+    /// The OS user the throwaway server runs as when twgate runs as root [default: postgres]
+    #[arg(long, value_name = "USER")]
+    pub os_user: Option<String>,
+    /// Where the drill's cluster directory is made [default: $TMPDIR]
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Leave the cluster running and its files in place, for inspection (prints how to
+    /// connect and how to stop it)
+    #[arg(long)]
+    pub keep: bool,
+    /// The recovery time objective: fail when the restore takes longer (e.g. 4h); `status`
+    /// shows the last drill's restore time against it
+    #[arg(long, value_parser = parse_age, value_name = "TIME")]
+    pub rto: Option<std::time::Duration>,
+    /// The WAL archive a base backup recovers from
+    #[arg(long, default_value = "wal", value_name = "NAME")]
+    pub archive: String,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Decode even if a custom plugin's build differs from the one that wrote the backup
+    #[arg(long)]
+    pub allow_plugin_change: bool,
+    /// Print the drill's record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PgCommand {
+    /// Restore a base backup into an empty data directory, set up recovery (restore_command
+    /// through `twgate wal fetch`, the target, recovery.signal); with --start, recover and
+    /// promote
+    #[command(after_help = "Examples:\n  \
+        twgate pg restore --pgdata /var/lib/postgresql/15/main --target-time '2026-11-25 09:41:00+00' --start\n  \
+        twgate pg restore --pgdata /srv/pg --base base@20261124T020000Z --latest")]
+    Restore(PgRestoreArgs),
+    /// Check WAL archiving end to end on a running server (libpq's PG* variables): force a
+    /// WAL switch, wait for the file in the archive, fetch it back and compare
+    Check(PgCheckArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["target_time", "target_lsn", "target_name", "latest"])))]
+pub struct PgRestoreArgs {
+    /// The data directory to restore into: empty or absent
+    #[arg(long, value_name = "DIR")]
+    pub pgdata: PathBuf,
+    /// Recover up to this time (recovery_target_time), e.g. '2026-11-25 09:41:00+00'
+    #[arg(long, value_name = "TIME")]
+    pub target_time: Option<String>,
+    /// Recover up to this WAL location (recovery_target_lsn), e.g. 0/3000060
+    #[arg(long, value_name = "LSN")]
+    pub target_lsn: Option<String>,
+    /// Recover up to this restore point (pg_create_restore_point)
+    #[arg(long, value_name = "NAME")]
+    pub target_name: Option<String>,
+    /// Recover to the end of the archived WAL
+    #[arg(long)]
+    pub latest: bool,
+    /// The base backup, NAME[@ID] [default: the newest backup of 'base' that finished before
+    /// the target]
+    #[arg(long, value_name = "BACKUP")]
+    pub base: Option<String>,
+    /// The WAL archive restore_command fetches from
+    #[arg(long, default_value = "wal", value_name = "NAME")]
+    pub archive: String,
+    /// Start the server, wait until it reaches the target and promotes, report the WAL
+    /// replayed
+    #[arg(long)]
+    pub start: bool,
+    /// Directory with PostgreSQL's server programs, for --start [default: PATH, else the
+    /// newest /usr/lib/postgresql/*/bin]
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+    /// The OS user that owns the data directory and runs the server when twgate runs as
+    /// root [default: the directory's owner, else postgres]
+    #[arg(long, value_name = "USER")]
+    pub os_user: Option<String>,
+    /// How long --start waits for recovery to reach the target
+    #[arg(long, default_value = "1h", value_parser = parse_age, value_name = "TIME")]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Decode even if a custom plugin's build differs from the one that wrote the backup
+    #[arg(long)]
+    pub allow_plugin_change: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PgCheckArgs {
+    /// The WAL archive archive_command writes to
+    #[arg(long, default_value = "wal", value_name = "NAME")]
+    pub archive: String,
+    /// How long to wait for the switched WAL file to arrive in the archive (and, at most,
+    /// for the server to answer the connection)
+    #[arg(long, default_value = "60s", value_parser = parse_age, value_name = "TIME")]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,7 +322,8 @@ pub struct PullArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Exit status: 0 if every name's newest backup is younger than --max-age \
-    (or no --max-age is given), 1 otherwise: an RPO alarm for cron or a Kubernetes probe."
+    (or no --max-age is given) and every last drill passed within --rto, 1 otherwise: an RPO \
+    and RTO alarm for cron or a Kubernetes probe."
 )]
 pub struct StatusArgs {
     /// Only this backup name [default: every name in the store]
@@ -199,6 +331,10 @@ pub struct StatusArgs {
     /// Fail when a name's newest backup is older than this (e.g. 26h)
     #[arg(long, value_parser = parse_age, value_name = "AGE")]
     pub max_age: Option<std::time::Duration>,
+    /// Fail when a name's last restore drill failed or its restore took longer than this
+    /// (e.g. 4h); names never drilled are shown, not failed
+    #[arg(long, value_parser = parse_age, value_name = "TIME")]
+    pub rto: Option<std::time::Duration>,
     /// One JSON array, one object per name
     #[arg(long)]
     pub json: bool,
@@ -266,6 +402,11 @@ pub struct PruneArgs {
     /// Keep the newest backup of each of the N newest months that have one
     #[arg(long, value_name = "N")]
     pub keep_monthly: Option<usize>,
+    /// Also remove the WAL files of archive NAME that no kept base backup needs (those
+    /// before the oldest kept one's start); with the base backups' name, e.g. `prune base
+    /// --keep-last 2 --wal wal`
+    #[arg(long, value_name = "NAME")]
+    pub wal: Option<String>,
     /// Remove data no manifest points at, staging files and unfinished S3 multipart uploads
     #[arg(long)]
     pub orphans: bool,

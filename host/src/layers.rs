@@ -14,6 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("metrics", &[]),
     ("retention", &[]),
     ("builtin", &[]),
+    ("wal_names", &[]),
     // The sandbox: components, limits, grants. Knows nothing of config, catalogue or storage.
     ("runtime", &["ui", "paths"]),
     // Formats: the config file, the manifest.
@@ -38,6 +39,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "storage", "ui",
         ],
     ),
+    // PostgreSQL's programs, clusters, base backups and connections: no store, no plugin.
+    ("pg", &["ui"]),
+    // A restore drill: a restore into a throwaway cluster, its checks and its record.
+    (
+        "drill",
+        &[
+            "backup",
+            "manifest",
+            "metrics",
+            "pg",
+            "storage",
+            "ui",
+            "wal_names",
+        ],
+    ),
     ("cli", &["ui", "builtin"]),
     // Thin: parse, call, print.
     (
@@ -49,16 +65,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "checksum",
             "cli",
             "config",
+            "drill",
             "manifest",
             "metrics",
             "paths",
+            "pg",
             "plan",
             "plugin",
             "retention",
             "runtime",
+            "signals",
             "stdout",
             "storage",
             "ui",
+            "wal_names",
         ],
     ),
 ];

@@ -9,9 +9,11 @@ pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod drill;
 pub mod manifest;
 pub mod metrics;
 pub mod paths;
+pub mod pg;
 pub mod pipeline;
 pub mod plan;
 pub mod plugin;
@@ -21,6 +23,7 @@ pub mod signals;
 pub mod stdout;
 pub mod storage;
 pub mod ui;
+pub mod wal_names;
 
 #[cfg(test)]
 mod layers;

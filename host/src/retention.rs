@@ -8,6 +8,9 @@
 //!
 //! **Invariant:** the newest backup and the newest verified backup are always kept, whatever
 //! the policy says.
+//!
+//! WAL files are kept for the base backups too (`wal_keep_reason`): a WAL file that a kept
+//! base backup needs to be restored stays, whatever the keep rules say of it.
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -114,6 +117,73 @@ pub fn decide(policy: &Policy, backups: &[Backup]) -> Vec<Verdict> {
         }
     }
     verdicts
+}
+
+/// How far the clocks of a base backup's push and of the WAL pushes may disagree, for a base
+/// backup whose start WAL file is not recorded (see `Start::Unknown`).
+pub const CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// Where a base backup's WAL starts, as far as its manifest says. `P` is a WAL position
+/// (`wal_names::Position`): this module only compares them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start<P> {
+    /// The position of its first WAL file (`start-wal-file`, from its `backup_label`).
+    At(P),
+    /// Not recorded (pushed by an older build, or with `--no-check`): when its push started.
+    /// Such a base backup keeps every WAL file whose push finished at or after that time,
+    /// less `CLOCK_SLACK`. A segment holding WAL written at or after the backup's start is
+    /// complete, hence archived, only after the backup started; so this keeps all it could
+    /// need (and more), whichever host's clock each push read.
+    Unknown { started_at: Timestamp },
+}
+
+/// A base backup that is kept, as WAL retention sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Base<P> {
+    /// `NAME@ID`, for the reason a WAL file is kept.
+    pub label: String,
+    pub start: Start<P>,
+}
+
+/// A WAL file, as WAL retention sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalFile<P> {
+    /// Where it sits in the WAL; `None` for a timeline history file.
+    pub position: Option<P>,
+    /// When its push finished.
+    pub finished_at: Timestamp,
+}
+
+impl<P: Ord> Base<P> {
+    /// Whether restoring this base backup may need `file`: every segment (of any timeline)
+    /// and backup history file from its start on.
+    pub fn needs(&self, file: &WalFile<P>) -> bool {
+        match (&self.start, &file.position) {
+            (_, None) => true,
+            (Start::At(start), Some(position)) => position >= start,
+            (Start::Unknown { started_at }, Some(_)) => {
+                // Saturating: a store's timestamps are not trusted to be far from the edges.
+                let since = started_at
+                    .saturating_sub(CLOCK_SLACK)
+                    .unwrap_or(Timestamp::MIN);
+                file.finished_at >= since
+            }
+        }
+    }
+}
+
+/// Why `file` must stay whatever the keep rules say (`None`: nothing but the rules keeps
+/// it). Timeline history files always stay: they are small, and recovery to any timeline
+/// after them reads them. Otherwise the first of `bases` (given oldest first) that needs
+/// it is named.
+pub fn wal_keep_reason<P: Ord>(bases: &[Base<P>], file: &WalFile<P>) -> Option<String> {
+    if file.position.is_none() {
+        return Some("timeline history".into());
+    }
+    bases
+        .iter()
+        .find(|base| base.needs(file))
+        .map(|base| format!("needed by {}", base.label))
 }
 
 /// `30d`, `6h`, `90m`, `45s`: the largest whole unit.
@@ -240,5 +310,119 @@ mod tests {
     #[test]
     fn an_empty_name_keeps_nothing_and_fails_nothing() {
         assert!(decide(&Policy::default(), &[]).is_empty());
+    }
+
+    /// A WAL file at (log 0, `seg`), its push finished at `finished`.
+    fn segment(seg: u32, finished: &str) -> WalFile<(u32, u32)> {
+        WalFile {
+            position: Some((0, seg)),
+            finished_at: at(finished),
+        }
+    }
+
+    fn base(label: &str, start: Start<(u32, u32)>) -> Base<(u32, u32)> {
+        Base {
+            label: label.into(),
+            start,
+        }
+    }
+
+    #[test]
+    fn wal_from_the_oldest_kept_base_backups_start_on_is_needed() {
+        let bases = [
+            base("base@old", Start::At((0, 4))),
+            base("base@new", Start::At((0, 9))),
+        ];
+        let reason = |seg| wal_keep_reason(&bases, &segment(seg, "2026-11-25T01:00:00Z"));
+        assert_eq!(reason(3), None);
+        assert_eq!(reason(4).as_deref(), Some("needed by base@old"));
+        assert_eq!(reason(9).as_deref(), Some("needed by base@old"));
+        assert_eq!(reason(200).as_deref(), Some("needed by base@old"));
+        // Only the newer one kept: what lies between the two goes too.
+        let newer = &bases[1..];
+        let file = segment(8, "2026-11-25T01:00:00Z");
+        assert_eq!(wal_keep_reason(newer, &file), None);
+        assert_eq!(
+            wal_keep_reason(newer, &segment(9, "2026-11-25T01:00:00Z")).as_deref(),
+            Some("needed by base@new")
+        );
+        // A later log number is later, whatever the segment number.
+        let next_log = WalFile {
+            position: Some((1, 0)),
+            finished_at: at("2026-11-25T01:00:00Z"),
+        };
+        assert!(newer[0].needs(&next_log));
+    }
+
+    #[test]
+    fn timeline_history_files_are_always_kept() {
+        let history = WalFile {
+            position: None,
+            finished_at: at("2020-01-01T00:00:00Z"),
+        };
+        assert_eq!(
+            wal_keep_reason::<(u32, u32)>(&[], &history).as_deref(),
+            Some("timeline history")
+        );
+        let bases = [base("base@b", Start::At((0, 9)))];
+        assert_eq!(
+            wal_keep_reason(&bases, &history).as_deref(),
+            Some("timeline history")
+        );
+    }
+
+    #[test]
+    fn without_base_backups_no_wal_file_is_needed() {
+        assert_eq!(
+            wal_keep_reason::<(u32, u32)>(&[], &segment(1, "2026-11-25T01:00:00Z")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_base_backup_without_its_start_keeps_wal_archived_since_an_hour_before_it_started() {
+        let bases = [base(
+            "base@unknown",
+            Start::Unknown {
+                started_at: at("2026-11-25T12:00:00Z"),
+            },
+        )];
+        let reason = |finished| wal_keep_reason(&bases, &segment(1, finished));
+        assert_eq!(reason("2026-11-25T10:59:59Z"), None);
+        assert_eq!(
+            reason("2026-11-25T11:00:00Z").as_deref(),
+            Some("needed by base@unknown")
+        );
+        assert_eq!(
+            reason("2026-11-26T00:00:00Z").as_deref(),
+            Some("needed by base@unknown")
+        );
+    }
+
+    #[test]
+    fn the_oldest_base_backup_that_needs_a_file_is_named() {
+        // Given oldest first: an unrecorded start, then a recorded one.
+        let bases = [
+            base(
+                "base@unknown",
+                Start::Unknown {
+                    started_at: at("2026-11-25T12:00:00Z"),
+                },
+            ),
+            base("base@known", Start::At((0, 5))),
+        ];
+        // Archived long before the first base: only the second's position keeps it.
+        assert_eq!(
+            wal_keep_reason(&bases, &segment(6, "2026-11-20T00:00:00Z")).as_deref(),
+            Some("needed by base@known")
+        );
+        assert_eq!(
+            wal_keep_reason(&bases, &segment(6, "2026-11-25T12:30:00Z")).as_deref(),
+            Some("needed by base@unknown")
+        );
+        assert_eq!(
+            wal_keep_reason(&bases, &segment(4, "2026-11-20T00:00:00Z")),
+            None
+        );
     }
 }

@@ -58,9 +58,10 @@ fn run_job(env: &TestEnv, pg: &Cluster, command: &str) -> std::process::Output {
 #[test]
 fn the_crontab_backs_up_verifies_prunes_and_alarms_on_a_real_database() {
     let jobs = cron_jobs();
-    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs.len(), 3);
     assert_eq!(jobs[0].0, "0 2 * * *");
     assert_eq!(jobs[1].0, "30 * * * *");
+    assert_eq!(jobs[2].0, "0 4 1 * *");
     let pg = Cluster::start();
     pg.load_sample("triage_warden", 2_000);
     let env = TestEnv::new();
@@ -89,6 +90,15 @@ fn the_crontab_backs_up_verifies_prunes_and_alarms_on_a_real_database() {
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "{out:?}"
     );
+    // The monthly drill: silent on success, recorded for `status --rto`.
+    let out = run_job(&env, &pg, &jobs[2].1);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{out:?}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&env.ok(&["status", "--json", "--rto", "4h"], b"")).unwrap();
+    assert_eq!(status[0]["last_drill"]["ok"], true, "{status}");
 }
 
 #[test]
@@ -106,7 +116,7 @@ fn the_kubernetes_manifests_are_the_cronjobs_they_claim_to_be() {
         String::from_utf8_lossy(&out.stderr)
     );
     let docs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(docs.len(), 2);
+    assert_eq!(docs.len(), 3);
     for doc in &docs {
         assert_eq!(doc["apiVersion"], "batch/v1");
         assert_eq!(doc["kind"], "CronJob");
@@ -128,7 +138,23 @@ fn the_kubernetes_manifests_are_the_cronjobs_they_claim_to_be() {
     let alarm = &docs[1]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
     // A Job without a memory limit can take a node's memory; twgate's own use is bounded
     // (docs/performance.md), so both containers say what they may use.
-    for container in [backup, alarm] {
+    let drill = &docs[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    // PostgreSQL refuses root: the drill's pod runs as the image's postgres user.
+    assert_eq!(drill["securityContext"]["runAsUser"], 999);
+    let drill = &drill["containers"][0];
+    let args: Vec<&str> = drill["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..3], ["twgate", "drill", "triage-warden"]);
+    assert!(args.windows(2).any(|w| w == ["--rto", "4h"]), "{args:?}");
+    // Every argument parses as the drill's own flags.
+    let mut parsed = Command::new(env!("CARGO_BIN_EXE_twgate"));
+    parsed.args(&args[1..]).arg("--help");
+    assert!(parsed.output().unwrap().status.success());
+    for container in [backup, alarm, drill] {
         let limit = container["resources"]["limits"]["memory"]
             .as_str()
             .unwrap_or("");
@@ -144,22 +170,27 @@ fn the_kubernetes_manifests_are_the_cronjobs_they_claim_to_be() {
 fn the_systemd_units_verify() {
     // systemd-analyze checks that ExecStart's program exists: point it at this build.
     let dir = tempfile::tempdir().unwrap();
-    for unit in ["twgate-backup.service", "twgate-backup.timer"] {
+    let units = [
+        "twgate-backup.service",
+        "twgate-backup.timer",
+        "twgate-drill.service",
+        "twgate-drill.timer",
+    ];
+    for unit in units {
         let text = std::fs::read_to_string(deploy(&format!("systemd/{unit}"))).unwrap();
         let text = text.replace("/usr/local/bin/twgate", env!("CARGO_BIN_EXE_twgate"));
         std::fs::write(dir.path().join(unit), text).unwrap();
     }
     let out = Command::new("systemd-analyze")
         .arg("verify")
-        .arg(dir.path().join("twgate-backup.service"))
-        .arg(dir.path().join("twgate-backup.timer"))
+        .args(units.map(|u| dir.path().join(u)))
         .output()
         .expect("systemd-analyze is required: ./run test installs systemd");
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Only problems in our units count, not warnings about the host's own unit files.
     let ours: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("twgate-backup"))
+        .filter(|l| l.contains("twgate-backup") || l.contains("twgate-drill"))
         .collect();
     assert!(out.status.success() && ours.is_empty(), "{stderr}");
 }

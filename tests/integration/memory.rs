@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 const TOTAL: u64 = 2 << 30;
-const LIMIT_KIB: u64 = 150 * 1024;
+pub const LIMIT_KIB: u64 = 150 * 1024;
 
 /// Runs twgate with `args` under GNU time, feeds it `input` bytes of a generated stream,
 /// drains its stdout; returns (exit ok, bytes out, peak RSS in KiB).

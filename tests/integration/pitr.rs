@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 /// A directory the `postgres` user can use (archive_command runs as the server's user),
 /// holding a copy of twgate, the store and twgate's caches.
-struct Shared {
+pub(crate) struct Shared {
     dir: tempfile::TempDir,
 }
 
 impl Shared {
-    fn new() -> Shared {
+    pub(crate) fn new() -> Shared {
         let dir = tempfile::Builder::new()
             .prefix("twgate-pitr-")
             .tempdir()
@@ -41,7 +41,7 @@ impl Shared {
         Shared { dir }
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
 
@@ -57,7 +57,7 @@ impl Shared {
     }
 
     /// `twgate ARGS` as a shell command line.
-    fn twgate(&self, args: &str) -> String {
+    pub(crate) fn twgate(&self, args: &str) -> String {
         format!(
             "{} {} {args}",
             self.env_words(),
@@ -66,7 +66,7 @@ impl Shared {
     }
 
     /// Runs a shell command as the postgres user; panics with its stderr on failure.
-    fn sh(&self, command: &str) -> String {
+    pub(crate) fn sh(&self, command: &str) -> String {
         let out = as_postgres("sh")
             .args(["-c", command])
             .current_dir(self.dir.path())
@@ -83,7 +83,7 @@ impl Shared {
     }
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -91,12 +91,13 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn point_in_time_recovery_through_twgate_restores_exactly_up_to_the_target() {
-    let shared = Shared::new();
+/// A cluster archiving through twgate, with a base backup and rows 1-200 committed before
+/// the returned target time, 201-300 after; everything archived. `conf` is appended to its
+/// postgresql.conf (which the base backup carries).
+fn archived_cluster(shared: &Shared, conf: &str) -> (Cluster, String) {
     let archive = shared.twgate("--quiet wal push %p");
     let pg = Cluster::start_with(&format!(
-        "\nwal_level = replica\narchive_mode = on\narchive_command = '{archive}'\narchive_timeout = 0\n"
+        "\nwal_level = replica\narchive_mode = on\narchive_command = '{archive}'\narchive_timeout = 0\n{conf}"
     ));
     pg.psql(
         "postgres",
@@ -136,6 +137,13 @@ fn point_in_time_recovery_through_twgate_restores_exactly_up_to_the_target() {
     });
     let listed = shared.sh(&shared.twgate("list wal"));
     assert!(listed.contains(&segment), "{listed}");
+    (pg, target)
+}
+
+#[test]
+fn point_in_time_recovery_through_twgate_restores_exactly_up_to_the_target() {
+    let shared = Shared::new();
+    let (_pg, target) = archived_cluster(&shared, "");
 
     // Restore into a new data directory: base backup, recovery.signal, restore_command.
     let fetch = shared.twgate("--quiet wal fetch %f %p");
@@ -173,4 +181,106 @@ fn point_in_time_recovery_through_twgate_restores_exactly_up_to_the_target() {
         "rows up to the target, none after: {}",
         restored.log()
     );
+}
+
+/// `twgate pg restore --target-time --start`: the runbook's six steps as one command, on
+/// the same archive: exactly the rows committed up to the target, the server promoted.
+#[test]
+fn pg_restore_to_a_target_time_recovers_exactly_up_to_it() {
+    let shared = Shared::new();
+    // The restored server takes its settings from the base backup: a port and socket of
+    // its own, so it never meets the original.
+    let port = crate::util::free_port();
+    let (_pg, target) = archived_cluster(
+        &shared,
+        &format!("port = {port}\nunix_socket_directories = '/tmp'\nlisten_addresses = ''\n"),
+    );
+    let data = shared.path("restored");
+    let out = shared.sh(&shared.twgate(&format!(
+        "pg restore --pgdata {} --target-time '{target}' --start --pg-bin /usr/lib/postgresql/15/bin --timeout 120s",
+        data.display()
+    )));
+    let stop = || {
+        let _ = as_postgres("/usr/lib/postgresql/15/bin/pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    };
+    let rows = as_postgres("/usr/lib/postgresql/15/bin/psql")
+        .args([
+            "-h",
+            "/tmp",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-At",
+            "-c",
+        ])
+        .arg("SELECT count(*), min(i), max(i) FROM t")
+        .arg("postgres")
+        .output()
+        .unwrap();
+    let recovery_log =
+        std::fs::read_to_string(data.join("twgate-recovery.log")).unwrap_or_default();
+    stop();
+    assert!(
+        out.starts_with("ok base@") && out.contains("promoted on timeline 2"),
+        "{out}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout).trim(),
+        "200|1|200",
+        "rows up to the target, none after: {} {recovery_log}",
+        String::from_utf8_lossy(&rows.stderr)
+    );
+    let conf = std::fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    assert!(conf.contains("wal fetch %f %p --archive wal"), "{conf}");
+    // A second restore into the same, now full, directory is refused and changes nothing.
+    let again = as_postgres("sh")
+        .args([
+            "-c",
+            &shared.twgate(&format!("pg restore --pgdata {} --latest", data.display())),
+        ])
+        .current_dir(shared.path(""))
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert!(data.join("PG_VERSION").exists());
+}
+
+/// `twgate drill base`: the base backup recovered with the archived WAL to the end of the
+/// archive in a throwaway cluster: every committed row is there, the record says so.
+#[test]
+fn drill_of_a_base_backup_recovers_to_the_end_of_the_archive() {
+    let shared = Shared::new();
+    let port = crate::util::free_port();
+    let (_pg, _target) = archived_cluster(
+        &shared,
+        &format!("port = {port}\nunix_socket_directories = '/tmp'\nlisten_addresses = ''\n"),
+    );
+    let out = shared.sh(&shared.twgate(&format!(
+        "drill base --json --pg-bin /usr/lib/postgresql/15/bin --work-dir {} \
+         --check-sql 'SELECT count(*) = 300 FROM t'",
+        shared.path("").display()
+    )));
+    let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(record["ok"], true, "{record}");
+    assert_eq!(record["kind"], "base backup (tar)");
+    let t = record["row_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["table"] == "t" && r["database"] == "postgres")
+        .expect("t counted");
+    assert_eq!(t["rows"], 300, "{record}");
+    let left: Vec<_> = std::fs::read_dir(shared.path(""))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("twgate-drill-"))
+        .collect();
+    assert!(left.is_empty(), "drill left {left:?}");
 }

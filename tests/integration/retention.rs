@@ -135,8 +135,10 @@ fn status_shows_each_name_and_alarms_on_a_stale_one() {
             .to_string()
     };
     assert!(row("db ").contains("1d 6h"), "{table}");
-    assert!(row("db ").ends_with("never"), "{table}");
-    assert!(row("web ").ends_with("yes"), "{table}");
+    // VERIFIED, then LAST DRILL: neither was ever drilled.
+    assert!(row("db ").contains("  never  "), "{table}");
+    assert!(row("web ").contains("  yes  "), "{table}");
+    assert!(row("web ").ends_with("  never"), "{table}");
 
     // The RPO alarm: db's newest backup is 30 h old.
     let err = env.fails(&["status", "--max-age", "26h"], b"");

@@ -21,6 +21,7 @@ use futures::StreamExt;
 pub enum Purpose {
     Pull,
     Verify,
+    Drill,
 }
 
 impl Purpose {
@@ -28,6 +29,7 @@ impl Purpose {
         match self {
             Purpose::Pull => "pull",
             Purpose::Verify => "verify",
+            Purpose::Drill => "drill",
         }
     }
 }

@@ -1,7 +1,11 @@
 //! One module per subcommand; `run` is one `match`. Shared set-up lives in `Context`.
 
+mod drill;
 mod init;
 mod list;
+mod pg;
+mod pg_check;
+mod pg_restore;
 mod plugins;
 mod prune;
 mod pull;
@@ -151,7 +155,7 @@ pub fn run(cli: Cli) -> Result<()> {
             (None, _) => None,
             (Some(path), Some((command, name))) => Some((path.clone(), command, name)),
             (Some(_), None) => anyhow::bail!(
-                "--metrics-file applies to push, pull, verify, prune and wal, not to this command"
+                "--metrics-file applies to push, pull, verify, prune, wal and drill, not to this command"
             ),
         };
         let started = std::time::Instant::now();
@@ -201,6 +205,8 @@ fn wants_json(command: &Command) -> bool {
         Command::Status(args) => args.json,
         Command::Verify(args) => args.json,
         Command::Prune(args) => args.json,
+        Command::Drill(args) => args.json,
+        Command::Pg(crate::cli::PgCommand::Check(args)) => args.json,
         Command::Plugins(args) => args.json,
         _ => false,
     }
@@ -214,6 +220,7 @@ fn metrics_target(command: &Command) -> Option<(&'static str, String)> {
         Command::Pull(args) => ("pull", name_of(&args.backup)),
         Command::Verify(args) => ("verify", name_of(&args.backup)),
         Command::Prune(args) => ("prune", args.name.clone().unwrap_or_else(|| "*".into())),
+        Command::Drill(args) => ("drill", name_of(&args.backup)),
         Command::Wal(crate::cli::WalCommand::Push { archive, .. }) => ("wal-push", archive.clone()),
         Command::Wal(crate::cli::WalCommand::Fetch { archive, .. }) => {
             ("wal-fetch", archive.clone())
@@ -234,6 +241,8 @@ async fn run_command(cli: Cli) -> Result<Moved> {
         Command::List(args) => nothing(list::list(&ctx, args).await),
         Command::Status(args) => nothing(status::status(&ctx, args).await),
         Command::Wal(command) => wal::wal(&ctx, command).await,
+        Command::Drill(args) => drill::drill(&ctx, args).await,
+        Command::Pg(command) => pg::pg(&ctx, command).await,
         Command::Prune(args) => nothing(prune::prune(&ctx, args).await),
         Command::Plugins(args) => nothing(plugins::plugins(&ctx, args)),
         Command::Plugin(PluginCommand::Inspect { file }) => nothing(plugins::inspect(&ctx, &file)),

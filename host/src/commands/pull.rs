@@ -56,9 +56,23 @@ impl Sink for ExecSink {
     }
 }
 
+/// The keys to decrypt with: from the flags, else from the config.
+pub(super) fn secrets(ctx: &Context, keys: &KeyArgs) -> Result<plan::Params> {
+    // Identities on the command line replace the config's, as every flag does.
+    let identities = match keys.identities.is_empty() {
+        true => ctx.config.identities.clone(),
+        false => keys.identities.clone(),
+    };
+    let passphrase_env = keys
+        .passphrase_env
+        .as_deref()
+        .or(ctx.config.passphrase_env.as_deref());
+    Ok(plan::decode_secrets(&identities, passphrase_env)?)
+}
+
 /// Resolves the backup and opens its inverse stages (none with `raw`), with the keys
 /// from the flags, else from the config.
-async fn open(
+pub(super) async fn open(
     ctx: &Context,
     spec: &str,
     keys: &KeyArgs,
@@ -71,16 +85,7 @@ async fn open(
         let restore = Restore::open(&store, &backup, None).await?;
         return Ok((store, restore));
     }
-    // Identities on the command line replace the config's, as every flag does.
-    let identities = match keys.identities.is_empty() {
-        true => ctx.config.identities.clone(),
-        false => keys.identities.clone(),
-    };
-    let passphrase_env = keys
-        .passphrase_env
-        .as_deref()
-        .or(ctx.config.passphrase_env.as_deref());
-    let secrets = plan::decode_secrets(&identities, passphrase_env)?;
+    let secrets = secrets(ctx, keys)?;
     let runtime = ctx.runtime()?;
     let decoding = Decoding {
         catalog: ctx.catalog(),

@@ -22,6 +22,57 @@ struct NameStatus<'a> {
     /// The newest verified backup, if any.
     verified: Option<&'a Manifest>,
     stale: bool,
+    /// The last restore drill of any of the name's backups.
+    drill: Option<LastDrill>,
+}
+
+/// What status shows of a drill record (`twgate drill`).
+struct LastDrill {
+    id: String,
+    drilled_at: Option<jiff::Timestamp>,
+    ok: bool,
+    restore_seconds: f64,
+    /// Failed, or slower than `--rto`.
+    alarm: bool,
+}
+
+impl LastDrill {
+    /// The newest of `records`, judged against `rto`.
+    fn newest(
+        records: Vec<(String, serde_json::Value)>,
+        rto: Option<Duration>,
+    ) -> Option<LastDrill> {
+        let when = |r: &serde_json::Value| -> Option<jiff::Timestamp> {
+            r.get("drilled_at")?.as_str()?.parse().ok()
+        };
+        let (id, record) = records.into_iter().max_by_key(|(_, r)| when(r))?;
+        let ok = record.get("ok").and_then(|v| v.as_bool()).unwrap_or(false);
+        let restore_seconds = record
+            .get("restore_seconds")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+        let slow = rto.is_some_and(|rto| restore_seconds > rto.as_secs_f64());
+        Some(LastDrill {
+            id,
+            drilled_at: when(&record),
+            ok,
+            restore_seconds,
+            alarm: rto.is_some() && (!ok || slow),
+        })
+    }
+
+    fn summary(&self, rto: Option<Duration>) -> String {
+        let when = self
+            .drilled_at
+            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        let restore = super::drill::seconds(self.restore_seconds);
+        match (self.ok, rto) {
+            (false, _) => format!("FAILED {when}"),
+            (true, Some(rto)) => format!("ok {when}, restore {restore} (RTO {})", ui::age(rto)),
+            (true, None) => format!("ok {when}, restore {restore}"),
+        }
+    }
 }
 
 pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
@@ -56,6 +107,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
     let mut rows = Vec::new();
     for (name, backups) in &by_name {
         let verified_ids = store.verified_ids(name).await?;
+        let drill = LastDrill::newest(store.drills(name).await?, args.rto);
         // Freshness counts backups with content: an empty one (an older twgate committed
         // what a failed `pg_basebackup | twgate push` sent) is no recovery point.
         let counted = backups.iter().filter(|m| m.has_content());
@@ -76,6 +128,7 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
             count: backups.len(),
             empty: backups.len() - counted.count(),
             verified,
+            drill,
             stale: args
                 .max_age
                 .is_some_and(|max| age > max || newest_counted.is_none()),
@@ -98,19 +151,27 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
                     "stale": r.stale,
                     "empty_backups": r.empty,
                     "newest_check": r.newest.check,
+                    "last_drill": r.drill.as_ref().map(|d| serde_json::json!({
+                        "id": d.id,
+                        "drilled_at": d.drilled_at,
+                        "ok": d.ok,
+                        "restore_seconds": d.restore_seconds,
+                        "alarm": d.alarm,
+                    })),
                 })
             })
             .collect();
         crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         crate::outln!(
-            "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  VERIFIED",
+            "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  {:<40}  LAST DRILL",
             "NAME",
             "BACKUPS",
             "NEWEST (UTC)",
             "AGE",
             "SIZE",
-            "STORED"
+            "STORED",
+            "VERIFIED"
         )?;
         for r in &rows {
             let verified = match r.verified {
@@ -118,8 +179,12 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
                 Some(v) => format!("no; last verified {}@{}", r.name, v.id),
                 None => "never".to_string(),
             };
+            let drill = match &r.drill {
+                Some(d) => d.summary(args.rto),
+                None => "never".to_string(),
+            };
             crate::outln!(
-                "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  {verified}",
+                "{:<20} {:>7} {:<20} {:>8} {:>10} {:>10}  {verified:<40}  {drill}",
                 r.name,
                 r.count,
                 r.newest.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -137,12 +202,33 @@ pub async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {
             false => format!("{} (no backup with content)", r.name),
         })
         .collect();
+    let drills_failing: Vec<String> = rows
+        .iter()
+        .filter_map(|r| Some((r.name, r.drill.as_ref().filter(|d| d.alarm)?)))
+        .map(|(name, d)| match d.ok {
+            false => format!("{name}@{} failed", d.id),
+            true => format!(
+                "{name}@{} took {}",
+                d.id,
+                super::drill::seconds(d.restore_seconds)
+            ),
+        })
+        .collect();
     if let Some(max) = args.max_age {
         if !stale.is_empty() {
             bail!(
                 "newest backup older than --max-age {}: {}",
                 ui::age(max),
                 stale.join(", ")
+            );
+        }
+    }
+    if let Some(rto) = args.rto {
+        if !drills_failing.is_empty() {
+            bail!(
+                "last restore drill failed or slower than --rto {}: {}",
+                ui::age(rto),
+                drills_failing.join(", ")
             );
         }
     }

@@ -4,7 +4,8 @@
 //! Layout under the store's root, for a backup `NAME` with id `ID`:
 //! - `NAME/ID.data`: the stored bytes (the dump after every pipeline stage);
 //! - `NAME/ID.manifest.json`: the manifest, written last;
-//! - `NAME/ID.verified.json`: written by each successful `verify` (when, by which twgate).
+//! - `NAME/ID.verified.json`: written by each successful `verify` (when, by which twgate);
+//! - `NAME/ID.drill.json`: the last `drill` of the backup (when, how long, what it found).
 //!
 //! **Invariant:** listing and resolving look only at manifests, so an object whose push
 //! never finished (no manifest) is invisible. Writes go through `DataWriter`, which aborts
@@ -38,6 +39,8 @@ const MANIFEST_SUFFIX: &str = ".manifest.json";
 const DATA_SUFFIX: &str = ".data";
 /// A backup that `verify` restored completely gets this marker beside its manifest.
 const VERIFIED_SUFFIX: &str = ".verified.json";
+/// The record of the last restore drill of a backup, beside its manifest.
+const DRILL_SUFFIX: &str = ".drill.json";
 /// How many manifests `manifests` reads at once.
 const MANIFEST_READS_IN_FLIGHT: usize = 16;
 /// Where the fs service stages writes before renaming them into place.
@@ -336,6 +339,55 @@ impl Store {
         Ok(())
     }
 
+    /// Records a restore drill of `manifest`'s backup (replacing the previous one).
+    pub async fn put_drill(
+        &self,
+        manifest: &Manifest,
+        record: &serde_json::Value,
+    ) -> Result<(), StorageError> {
+        let path = drill_path(&manifest.name, &manifest.id);
+        self.op
+            .write(&path, serde_json::to_vec_pretty(record).expect("JSON"))
+            .await
+            .map_err(|e| self.err(Op::Write, &path, e))?;
+        Ok(())
+    }
+
+    /// The drill records of `name`'s backups, by backup id. A record that cannot be read
+    /// or parsed is skipped with a warning: it never hides the others.
+    pub async fn drills(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        let dir = format!("{name}/");
+        let entries = match self.op.list(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(self.err(Op::List, &dir, e)),
+        };
+        let mut records = Vec::new();
+        for entry in entries {
+            let Some(id) = entry.name().strip_suffix(DRILL_SUFFIX) else {
+                continue;
+            };
+            let path = entry.path().to_string();
+            let parsed = match self.op.read(&path).await {
+                Ok(bytes) => serde_json::from_slice::<serde_json::Value>(&bytes.to_vec())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(self.err(Op::Read, &path, e).to_string()),
+            };
+            match parsed {
+                Ok(record) => records.push((id.to_string(), record)),
+                Err(e) => crate::ui::warn(&format!(
+                    "skipping drill record {}: {}",
+                    crate::ui::untrusted(&path),
+                    crate::ui::untrusted(&e)
+                )),
+            }
+        }
+        Ok(records)
+    }
+
     /// The ids of `name`'s backups that have been verified.
     pub async fn verified_ids(
         &self,
@@ -362,7 +414,8 @@ impl Store {
             .await?;
         self.delete(&manifest.stored.object).await?;
         self.delete(&verified_path(&manifest.name, &manifest.id))
-            .await
+            .await?;
+        self.delete(&drill_path(&manifest.name, &manifest.id)).await
     }
 
     /// Deletes one object, e.g. the data of a push that failed after writing it.
@@ -600,6 +653,10 @@ pub fn manifest_path(name: &str, id: &str) -> String {
 
 pub fn verified_path(name: &str, id: &str) -> String {
     format!("{name}/{id}{VERIFIED_SUFFIX}")
+}
+
+pub fn drill_path(name: &str, id: &str) -> String {
+    format!("{name}/{id}{DRILL_SUFFIX}")
 }
 
 fn io_error(action: Op, path: &str, place: &Location, source: opendal::Error) -> StorageError {
