@@ -7,7 +7,6 @@ use crate::pitr::Shared;
 use crate::postgres::Cluster;
 use crate::util::{assert_one_line_error, cache_dir, run_with, TestEnv};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 /// libpq variables a developer's shell may hold; a test sets its own.
 const PG_VARS: &[&str] = &[
@@ -142,18 +141,15 @@ fn pg_check_finds_the_switched_wal_file_archived_and_identical() {
 fn pg_check_fails_early_when_archive_command_fails() {
     let pg = archiving("false", "");
     let env = TestEnv::new();
-    let started = Instant::now();
     let out = run_with(
         at_cluster(&mut env.cmd(), &pg).args(["pg", "check", "--timeout", "60s"]),
         b"",
     );
-    let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        took < Duration::from_secs(30),
-        "a failing archive_command is reported early, not at the timeout: {took:?}"
-    );
+    // Reported from pg_stat_archiver's failure, not by waiting out the timeout (whose
+    // message is "did not arrive ... within").
+    assert!(!stderr.contains("did not arrive"), "{stderr}");
     assert!(out.stdout.is_empty(), "nothing on stdout on failure");
     assert_one_line_error(&stderr, "archive_command failed for ");
     assert!(stderr.contains("see the server log"), "{stderr}");
@@ -176,11 +172,9 @@ fn pg_check_fails_early_when_archive_command_fails() {
 fn pg_check_names_the_setting_when_archiving_is_off() {
     let pg = Cluster::start_with("\nwal_level = replica\narchive_mode = off\n");
     let env = TestEnv::new();
-    let started = Instant::now();
     let out = run_with(at_cluster(&mut env.cmd(), &pg).args(["pg", "check"]), b"");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_one_line_error(&stderr, "archive_mode is off");
     assert!(stderr.contains("set archive_mode = on"), "{stderr}");
     // With --json, the error is the JSON on stdout too.
